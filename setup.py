@@ -1,0 +1,37 @@
+"""Package definition for the TurboMode Dagster code location (metadata lives here, tools in pyproject)."""
+
+from setuptools import find_packages, setup
+
+DAGSTER = "1.13.27"
+
+setup(
+    name="turbomode_dagster",
+    version="0.1.0",
+    description="TurboMode nightly market-data-to-signals pipeline as a Dagster asset platform",
+    packages=find_packages(exclude=["turbomode_dagster_tests*"]),
+    package_data={"turbomode_dagster": ["*.json", "*.yaml"]},
+    python_requires=">=3.10",
+    install_requires=[
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",
+        # cuDF 25.x supports pandas < 2.4; one tested pandas line serves both backends.
+        "pandas>=2.2,<2.4",
+        "numpy>=1.26",
+        "pyarrow>=15",
+        "xgboost>=2.1",
+        "scikit-learn>=1.4",
+        "shap>=0.46",
+        "scipy>=1.11",
+        "yfinance>=0.2.40",
+        "exchange_calendars>=4.5",
+        "pydantic>=2.6",
+        "pytest>=8",
+    ],
+    extras_require={
+        "ibkr": ["ib_insync>=0.9.86"],
+        "ib_async": ["ib_async>=1.0"],
+        "gpu": ["cudf-cu12>=24.10"],
+        "test": ["pytest>=8", "ta-lib>=0.5", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["turbomode=turbomode_dagster.cli:main"]},
+)
