@@ -1,0 +1,175 @@
+"""The `turbomode` command: validate a config, run the night's tasks in process, render dagster.yaml."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from turbomode_dagster import calendar
+from turbomode_dagster.config import ConfigError, Settings, TaskId, config_path, load_settings, turbomode_home
+
+
+@dataclass(frozen=True)
+class NightlyStep:
+    """One task of the night, run as its Dagster job on the night's session partition."""
+
+    task: TaskId
+    results: str
+
+
+# Dagster's console logger at WARNING: the command prints its own progress; full logs stay in the instance.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+NIGHTLY_STEPS = (NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        print(f"config error in {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="turbomode", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    config = commands.add_parser("config", help="configuration commands")
+    config_commands = config.add_subparsers(required=True, metavar="ACTION")
+    validate = config_commands.add_parser("validate", help="check a scheduler_config.json; list every bad field")
+    validate.add_argument("path", nargs="?", help="config file (default: TURBOMODE_CONFIG or the shipped one)")
+    validate.set_defaults(handler=_validate)
+
+    nightly = commands.add_parser("nightly", help="run the night's tasks for one trading day, in dependency order")
+    nightly.add_argument("--date", help="the NYSE session, YYYY-MM-DD (default: the latest completed one)")
+    nightly.add_argument("--sources", help="comma-separated source order overriding sources.order, e.g. sample")
+    nightly.set_defaults(handler=_nightly)
+
+    home = commands.add_parser("dagster-home", help="write dagster.yaml for DAGSTER_HOME from the config")
+    home.add_argument("folder", nargs="?", help="default: DAGSTER_HOME or <TURBOMODE_HOME>/dagster_home")
+    home.set_defaults(handler=_dagster_home)
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else config_path()
+    try:
+        cfg = load_settings(path)
+    except ConfigError as exc:
+        print(f"{path}: INVALID, {len(exc.problems)} problem(s):")
+        for problem in exc.problems:
+            print(f"  - {problem}")
+        return 1
+    enabled = sum(t.enabled for t in cfg.scheduled_tasks)
+    print(
+        f"{path}: OK ({len(cfg.scheduled_tasks)} tasks, {enabled} enabled; {len(cfg.universe.symbols)} symbols; "
+        f"sources {' -> '.join(cfg.sources.order)})"
+    )
+    return 0
+
+
+def _dagster_home(args: argparse.Namespace) -> int:
+    from turbomode_dagster.instance import instance_yaml
+
+    folder = Path(args.folder or os.environ.get("DAGSTER_HOME") or turbomode_home() / "dagster_home")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dagster.yaml").write_text(instance_yaml(load_settings()))
+    print(f"wrote {folder / 'dagster.yaml'}; use it with: export DAGSTER_HOME={folder}")
+    return 0
+
+
+def _nightly(args: argparse.Namespace) -> int:
+    if args.sources:
+        os.environ["TURBOMODE_SOURCES"] = args.sources
+    cfg = load_settings()
+    day = _night(args.date)
+    if day is None:
+        return 2
+    from turbomode_dagster.definitions import build_definitions
+    from turbomode_dagster.instance import open_instance, prepare_dagster_home
+
+    home = turbomode_home()
+    defs = build_definitions(cfg)
+    instance = open_instance(prepare_dagster_home(cfg, home))
+    print(f"TurboMode nightly for {day}: home {home}, sources {' -> '.join(cfg.sources.order)}")
+    outcomes = []
+    for number, step in enumerate(NIGHTLY_STEPS, start=1):
+        task = cfg.task(step.task)
+        print(f"[{number}/{len(NIGHTLY_STEPS)}] Task {task.task_id} {task.function_name} ({task.name}) ...", flush=True)
+        started = time.monotonic()
+        result = defs.resolve_job_def(task.function_name).execute_in_process(
+            instance=instance, partition_key=day, raise_on_error=False, run_config=QUIET_CONSOLE
+        )
+        seconds = time.monotonic() - started
+        outcomes.append((task, result.success, seconds))
+        print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {_describe(result)}", flush=True)
+        if not result.success:
+            _print_failure(result)
+            break
+    _print_summary(cfg, day, home, outcomes)
+    return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
+
+
+def _night(requested: str | None) -> str | None:
+    """The session to run: the requested one, or the latest whose close has passed."""
+    if requested is None:
+        return calendar.latest_completed_session(dt.datetime.now(dt.timezone.utc))
+    try:
+        day = calendar.as_date(requested)
+    except ValueError as exc:
+        print(f"--date: {exc}", file=sys.stderr)
+        return None
+    if not calendar.is_session(day):
+        print(
+            f"--date: {day} is not an NYSE session; the previous session is {calendar.previous_session(day)}",
+            file=sys.stderr,
+        )
+        return None
+    return day.isoformat()
+
+
+def _describe(result) -> str:
+    """A one-line account of what the run materialised, from its metadata."""
+    parts = []
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        if "rows_by_source" in metadata:
+            parts.append(f"bars by source {metadata['rows_by_source']}, range {metadata.get('date_range')}")
+            parts.append(f"quarantined {metadata.get('quarantined_rows', 0)}")
+            failed = metadata.get("symbols_failed") or {}
+            parts.append(f"failed symbols: {', '.join(failed) if failed else 'none'}")
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    if checks:
+        parts.append("checks " + ", ".join(f"{c.check_name} {'ok' if c.passed else 'FAILED'}" for c in checks))
+    return "; ".join(parts) or "no assets materialised"
+
+
+def _print_failure(result) -> None:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.event_specific_data.error
+            print(f"      step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
+
+
+def _print_summary(cfg: Settings, day: str, home: Path, outcomes: list) -> None:
+    print(f"\nSummary for {day}:")
+    for task, ok, seconds in outcomes:
+        print(f"  Task {task.task_id} {task.function_name:<24} {'ok' if ok else 'FAILED':<7} {seconds:6.1f} s")
+    for step in NIGHTLY_STEPS[len(outcomes) :]:
+        print(f"  Task {step.task.value} {step.task.function_name:<24} not run")
+    print("Results:")
+    for step in NIGHTLY_STEPS[: len(outcomes)]:
+        print(f"  {step.results.format(home=home)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

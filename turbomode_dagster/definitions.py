@@ -1,0 +1,29 @@
+"""The code location: `defs`, wired from the validated config. Wiring only."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from turbomode_dagster.assets.market_data import build_market_data_assets
+from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
+from turbomode_dagster.jobs import ingestion_job
+from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.schedules import partitioned_schedule
+from turbomode_dagster.sources.factory import build_chain
+
+
+def build_definitions(cfg: Settings) -> dg.Definitions:
+    """Assets, checks, jobs, schedules and resources implied by `cfg`."""
+    run_ingestion = ingestion_job(cfg)
+    return dg.Definitions(
+        assets=[build_market_data_assets(cfg)],
+        jobs=[run_ingestion],
+        schedules=[partitioned_schedule(cfg.task(TaskId.INGESTION), cfg, run_ingestion)],
+        resources={
+            "turbomode": TurboModeHome(),
+            "source_chain": build_chain(cfg, turbomode_home()),
+        },
+    )
+
+
+defs = build_definitions(settings())

@@ -1,0 +1,58 @@
+"""The DAGSTER_HOME instance config (dagster.yaml), rendered from scheduler_config.json.
+
+Run monitoring enforces each task's `dagster/max_runtime` (timeout_minutes) and must keep
+`max_resume_run_attempts: 0` on the default run launcher; the run queue allows the config's
+`max_concurrent_jobs` runs at once and `max_instances` runs per task; the Master DB write pool admits
+one step at a time, so ingestion and VACUUM never overlap. Telemetry is off.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from turbomode_dagster.config import Settings
+from turbomode_dagster.retries import TASK_TAG
+
+SHIPPED_INSTANCE_YAML = Path(__file__).resolve().parent / "dagster.yaml"
+
+
+def instance_yaml(settings: Settings) -> str:
+    """dagster.yaml for these settings."""
+    defaults = settings.global_settings.job_defaults
+    return f"""# Rendered from scheduler_config.json by `turbomode dagster-home`; edit the config, not this file.
+telemetry:
+  enabled: false
+run_monitoring:
+  enabled: true
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
+concurrency:
+  runs:
+    max_concurrent_runs: {settings.global_settings.max_concurrent_jobs}
+    tag_concurrency_limits:
+      - key: "{TASK_TAG}"
+        value:
+          applyLimitPerUniqueValue: true
+        limit: {defaults.max_instances}
+  pools:
+    default_limit: 1
+"""
+
+
+def prepare_dagster_home(settings: Settings, home: Path) -> Path:
+    """DAGSTER_HOME if set, else `<TURBOMODE_HOME>/dagster_home` with a rendered dagster.yaml."""
+    if env := os.environ.get("DAGSTER_HOME"):
+        return Path(env)
+    folder = home / "dagster_home"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dagster.yaml").write_text(instance_yaml(settings))
+    return folder
+
+
+def open_instance(folder: Path) -> dg.DagsterInstance:
+    """The persistent Dagster instance in `folder`, so runs launched here show in the UI."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_config(str(folder))

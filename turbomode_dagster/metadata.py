@@ -1,0 +1,27 @@
+"""Frames as Dagster metadata: a preview table the UI renders with column types."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+TYPE_NAMES = {"i": "int", "u": "int", "f": "float", "b": "bool"}
+
+
+def preview_table(frame: pd.DataFrame, limit: int = 10) -> dg.TableMetadataValue:
+    """The first `limit` rows of `frame` as a UI table."""
+    head = frame.head(limit)
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(str(c), TYPE_NAMES.get(head[c].dtype.kind, "string")) for c in head.columns]
+    )
+    records = [dg.TableRecord({str(k): _cell(v) for k, v in row.items()}) for row in head.to_dict("records")]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, (np.floating, float)):
+        return None if np.isnan(value) else round(float(value), 6)
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    return value if isinstance(value, (int, bool, str)) or value is None else str(value)

@@ -1,0 +1,59 @@
+"""The one place adjusted prices come from: as-traded bars plus splits and dividends.
+
+Backward adjustment, as data vendors do it: the latest bar keeps its traded price and every earlier
+bar is scaled by the splits and dividends that happened after it, so returns across an ex-date or a
+split are economic returns. Nothing stores adjusted prices; every consumer calls `adjusted_bars`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PRICE_COLUMNS = ["open", "high", "low", "close"]
+
+
+def adjusted_bars(bars: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataFrame) -> pd.DataFrame:
+    """Split- and dividend-adjusted OHLCV, plus `close_raw` (the traded close) and `adj_factor`.
+
+    `bars` has symbol, date, open, high, low, close, volume as traded; `splits` symbol, date, ratio
+    (new shares per old share); `dividends` symbol, ex_date, amount (per share, traded basis). A
+    dividend on ex-date t scales earlier prices by (1 - amount / close on the session before t).
+    Volume is scaled by split ratios only, so share counts stay comparable across a split.
+    """
+    frame = bars.sort_values(["symbol", "date"]).reset_index(drop=True)
+    keys = frame[["symbol", "date"]]
+    split_on = _event_values(keys, splits.rename(columns={"ratio": "value"}), default=1.0, combine="prod")
+    previous_close = frame.groupby("symbol")["close"].shift(1)
+    dividend_on = _event_values(
+        keys, dividends.rename(columns={"ex_date": "date", "amount": "value"}), default=0.0, combine="sum"
+    )
+    dividend_factor = (1.0 - dividend_on / previous_close).where(dividend_on > 0, 1.0).fillna(1.0)
+    # The factor for a bar is the product of the event factors strictly after it, within its symbol.
+    price_event = (1.0 / split_on) * dividend_factor
+    price_factor = _product_after(frame["symbol"], price_event)
+    volume_factor = _product_after(frame["symbol"], split_on)
+    out = frame.copy()
+    out["close_raw"] = frame["close"]
+    for column in PRICE_COLUMNS:
+        out[column] = frame[column] * price_factor
+    out["volume"] = frame["volume"] * volume_factor
+    out["adj_factor"] = price_factor
+    return out
+
+
+def _event_values(keys: pd.DataFrame, events: pd.DataFrame, default: float, combine: str) -> pd.Series:
+    """The event value on each (symbol, date) bar (same-day events combined), `default` where none."""
+    if events.empty:
+        return pd.Series(default, index=keys.index, dtype=float)
+    per_day = events.groupby(["symbol", "date"])["value"].agg(combine)
+    joined = keys.merge(per_day.rename("value").reset_index(), on=["symbol", "date"], how="left")
+    return pd.Series(joined["value"].to_numpy(dtype=float), index=keys.index).fillna(default)
+
+
+def _product_after(symbols: pd.Series, factors: pd.Series) -> pd.Series:
+    """For each row, the product of `factors` on the later rows of the same symbol (rows sorted by date)."""
+    logs = np.log(factors.astype(float))
+    total = logs.groupby(symbols).transform("sum")
+    through_here = logs.groupby(symbols).cumsum()
+    return np.exp(total - through_here)

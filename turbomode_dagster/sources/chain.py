@@ -1,0 +1,73 @@
+"""The fallback chain: each symbol is served by the first source in the configured order that can.
+
+A source that is down (refused connection, DNS failure, timeout, rate limit) raises
+`SourceUnavailable` and every remaining symbol moves on to the next source at once; a symbol no source
+can serve is reported with each source's reason, and the rest of the universe is still returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from turbomode_dagster.sources.base import MarketDataBatch, MarketDataSource, SourceUnavailable
+
+FRAMES = ("bars", "splits", "dividends", "fundamentals", "metadata")
+
+
+@dataclass
+class ChainResult:
+    """Rows from every source, each tagged with a `source` column, and the symbols nobody served."""
+
+    bars: pd.DataFrame
+    splits: pd.DataFrame
+    dividends: pd.DataFrame
+    fundamentals: pd.DataFrame
+    metadata: pd.DataFrame
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def rows_by_source(self) -> dict[str, int]:
+        """How many bars each source supplied."""
+        return {str(k): int(v) for k, v in self.bars["source"].value_counts().sort_index().items()}
+
+
+class SourceChain:
+    """Sources tried in order, per symbol."""
+
+    def __init__(self, sources: list[MarketDataSource]):
+        if not sources:
+            raise ValueError("a source chain needs at least one source")
+        self.sources = sources
+
+    def fetch(self, symbols: list[str], start: dt.date, end: dt.date) -> ChainResult:
+        """Fetch `symbols` over [start, end], falling back source by source for those not yet served."""
+        remaining = list(symbols)
+        reasons: dict[str, dict[str, str]] = {s: {} for s in symbols}
+        parts: dict[str, list[pd.DataFrame]] = {name: [] for name in FRAMES}
+        for source in self.sources:
+            if not remaining:
+                break
+            try:
+                batch = source.fetch(remaining, start, end)
+            except SourceUnavailable as exc:
+                for symbol in remaining:
+                    reasons[symbol][source.name] = f"unavailable: {exc}"
+                continue
+            served = set(batch.bars["symbol"]) & set(remaining)
+            for name in FRAMES:
+                frame = getattr(batch, name)
+                parts[name].append(frame[frame["symbol"].isin(served)].assign(source=source.name))
+            for symbol in remaining:
+                if symbol not in served:
+                    reasons[symbol][source.name] = batch.failures.get(symbol, "returned no bars")
+            remaining = [s for s in remaining if s not in served]
+        empty = MarketDataBatch()
+        frames = {
+            name: pd.concat(parts[name], ignore_index=True)
+            if parts[name]
+            else getattr(empty, name).assign(source=pd.Series(dtype="object"))
+            for name in FRAMES
+        }
+        return ChainResult(**frames, failures={s: reasons[s] for s in remaining})
