@@ -22,7 +22,7 @@ setup(
         "scikit-learn>=1.4",
         "shap>=0.46",
         "scipy>=1.11",
-        "yfinance>=0.2.40",
+        "yfinance>=1.0",
         "exchange_calendars>=4.5",
         "pydantic>=2.6",
         "pytest>=8",
