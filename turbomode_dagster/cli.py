@@ -24,7 +24,10 @@ class NightlyStep:
 
 # Dagster's console logger at WARNING: the command prints its own progress; full logs stay in the instance.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-NIGHTLY_STEPS = (NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),)
+NIGHTLY_STEPS = (
+    NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),
+    NightlyStep(TaskId.ORCHESTRATOR, "features and training samples: {home}/assets/"),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +139,9 @@ def _night(requested: str | None) -> str | None:
     return day.isoformat()
 
 
+SUMMARY_KEYS = ("rows", "backend", "class_balance", "model_version", "status", "signals")
+
+
 def _describe(result) -> str:
     """A one-line account of what the run materialised, from its metadata."""
     parts = []
@@ -143,10 +149,15 @@ def _describe(result) -> str:
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         if "rows_by_source" in metadata:
-            parts.append(f"bars by source {metadata['rows_by_source']}, range {metadata.get('date_range')}")
-            parts.append(f"quarantined {metadata.get('quarantined_rows', 0)}")
             failed = metadata.get("symbols_failed") or {}
-            parts.append(f"failed symbols: {', '.join(failed) if failed else 'none'}")
+            parts.append(
+                f"bars by source {metadata['rows_by_source']}, range {metadata.get('date_range')}, "
+                f"quarantined {metadata.get('quarantined_rows', 0)}, failed symbols: {', '.join(failed) or 'none'}"
+            )
+            continue
+        shown = {k: metadata[k] for k in SUMMARY_KEYS if k in metadata}
+        if shown:
+            parts.append(f"{materialization.asset_key.to_user_string()} {shown}")
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     if checks:
         parts.append("checks " + ", ".join(f"{c.check_name} {'ok' if c.passed else 'FAILED'}" for c in checks))
