@@ -57,16 +57,12 @@ def sessions(start: str | dt.date, end: str | dt.date) -> list[str]:
 
 def next_session(day: str | dt.date) -> str:
     """The first NYSE session strictly after `day` (the scan of 2026-11-25 targets 2026-11-27)."""
-    return nyse().date_to_session(pd.Timestamp(as_date(day)) + pd.Timedelta(days=1), "next").strftime(
-        "%Y-%m-%d"
-    )
+    return nyse().date_to_session(pd.Timestamp(as_date(day)) + pd.Timedelta(days=1), "next").strftime("%Y-%m-%d")
 
 
 def previous_session(day: str | dt.date) -> str:
     """The last NYSE session strictly before `day`."""
-    return nyse().date_to_session(pd.Timestamp(as_date(day)) - pd.Timedelta(days=1), "previous").strftime(
-        "%Y-%m-%d"
-    )
+    return nyse().date_to_session(pd.Timestamp(as_date(day)) - pd.Timedelta(days=1), "previous").strftime("%Y-%m-%d")
 
 
 def latest_completed_session(now: dt.datetime) -> str:

@@ -43,10 +43,19 @@ def adjusted_bars(bars: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataFr
 
 
 def _event_values(keys: pd.DataFrame, events: pd.DataFrame, default: float, combine: str) -> pd.Series:
-    """The event value on each (symbol, date) bar (same-day events combined), `default` where none."""
+    """The event value on each (symbol, date) bar (same-day events combined), `default` where none.
+
+    An event dated on a day without a bar (a quarantined or missing bar) lands on the symbol's next bar,
+    so it is not lost; one after the last bar lands nowhere, so later events cannot leak backwards.
+    """
     if events.empty:
         return pd.Series(default, index=keys.index, dtype=float)
-    per_day = events.groupby(["symbol", "date"])["value"].agg(combine)
+    dated = events[["symbol", "date", "value"]].assign(day=pd.to_datetime(events["date"]))
+    bar_days = keys.assign(day=pd.to_datetime(keys["date"]), bar_date=keys["date"])[["symbol", "day", "bar_date"]]
+    landed = pd.merge_asof(
+        dated.sort_values("day"), bar_days.sort_values("day"), on="day", by="symbol", direction="forward"
+    ).dropna(subset=["bar_date"])
+    per_day = landed.groupby(["symbol", "bar_date"])["value"].agg(combine).rename_axis(["symbol", "date"])
     joined = keys.merge(per_day.rename("value").reset_index(), on=["symbol", "date"], how="left")
     return pd.Series(joined["value"].to_numpy(dtype=float), index=keys.index).fillna(default)
 

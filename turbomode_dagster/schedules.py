@@ -62,9 +62,7 @@ def partitioned_schedule(
     return _schedule
 
 
-def evaluate_tick(
-    task: ScheduledTask, settings: Settings, tick: dt.datetime
-) -> dg.RunRequest | dg.SkipReason:
+def evaluate_tick(task: ScheduledTask, settings: Settings, tick: dt.datetime) -> dg.RunRequest | dg.SkipReason:
     """The run a partitioned task's tick requests, or why it requests none."""
     reason = skip_reason(task, settings, tick, clock())
     if reason:

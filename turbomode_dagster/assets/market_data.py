@@ -5,7 +5,6 @@ checks (completeness against the universe, unexplained jumps) are blocking becau
 stage reads these prices.
 """
 
-
 import dagster as dg
 
 from turbomode_dagster import calendar
@@ -89,9 +88,7 @@ def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
         universe = list(cfg.universe.symbols)
         writer = turbomode.market_writer()
         try:
-            report = ingest_partition(
-                writer, source_chain, universe, cfg.history.start_date, day, context.run_id
-            )
+            report = ingest_partition(writer, source_chain, universe, cfg.history.start_date, day, context.run.run_id)
         finally:
             writer.close()
         context.log.info(_summary(report))
@@ -104,9 +101,7 @@ def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
 def _summary(report: IngestionReport) -> str:
     if not report.is_session:
         return f"{report.partition_date} is not an NYSE session: nothing to ingest"
-    failed = ", ".join(
-        f"{s} ({'; '.join(f'{k}: {v}' for k, v in r.items())})" for s, r in report.failures.items()
-    )
+    failed = ", ".join(f"{s} ({'; '.join(f'{k}: {v}' for k, v in r.items())})" for s, r in report.failures.items())
     return (
         f"{report.partition_date}: bars {report.rows_by_source} from {report.window_start}; "
         f"quarantined {len(report.quarantined)}; failed symbols: {failed or 'none'}"

@@ -23,7 +23,7 @@ def unexplained_jumps(bars: pd.DataFrame, splits: pd.DataFrame, since: str) -> p
     frame = bars.sort_values(["symbol", "date"])[["symbol", "date", "close"]].copy()
     frame["previous_close"] = frame.groupby("symbol")["close"].shift(1)
     ratio = frame.merge(splits[["symbol", "date", "ratio"]], on=["symbol", "date"], how="left")["ratio"]
-    frame["split_ratio"] = ratio.fillna(1.0).to_numpy()
+    frame["split_ratio"] = pd.to_numeric(ratio).fillna(1.0).to_numpy()
     frame["move"] = np.log(frame["close"] * frame["split_ratio"] / frame["previous_close"])
     jumps = frame[(frame["date"] >= since) & (frame["move"].abs() > JUMP_LIMIT)]
     return jumps.reset_index(drop=True)

@@ -120,8 +120,7 @@ def ingest_partition(
 def _fetch_all(chain: SourceChain, windows: dict[str, list[str]], day: str) -> ChainResult:
     """One chain fetch per distinct window start, merged."""
     results = [
-        chain.fetch(group, calendar.as_date(start), calendar.as_date(day))
-        for start, group in sorted(windows.items())
+        chain.fetch(group, calendar.as_date(start), calendar.as_date(day)) for start, group in sorted(windows.items())
     ]
     merged = {
         name: pd.concat([getattr(r, name) for r in results], ignore_index=True)

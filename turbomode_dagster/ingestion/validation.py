@@ -20,6 +20,7 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 def validate_bars(bars: pd.DataFrame, partition_day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split bars into (accepted, rejected): OHLC invariants, positive prices, volume, dates, duplicates."""
     frame = bars.reset_index(drop=True).copy()
+    as_sent = frame.copy()  # quarantine payloads keep the values the source sent, not their coercions
     reasons = pd.Series("", index=frame.index, dtype=object)
     for field in (*PRICE_FIELDS, "volume"):
         frame[field] = pd.to_numeric(frame[field], errors="coerce")
@@ -36,7 +37,7 @@ def validate_bars(bars: pd.DataFrame, partition_day: str) -> tuple[pd.DataFrame,
     _flag(reasons, duplicated, "duplicate (symbol, date): the source sent this key more than once")
     accepted = frame[reasons == ""].copy()
     accepted["volume"] = accepted["volume"].round().astype(np.int64)
-    return accepted, _rejections(frame, reasons, "daily_bars", "date")
+    return accepted, _rejections(as_sent, reasons, "daily_bars", "date")
 
 
 def validate_actions(
@@ -44,16 +45,15 @@ def validate_actions(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Splits (ratio > 0) or dividends (amount >= 0) dated on or before the partition day."""
     frame = frame.reset_index(drop=True).copy()
+    as_sent = frame.copy()
     reasons = pd.Series("", index=frame.index, dtype=object)
     frame[value_column] = pd.to_numeric(frame[value_column], errors="coerce")
     _flag(reasons, frame[value_column].isna(), f"missing or non-numeric {value_column}")
     bound = frame[value_column] <= 0 if table == "splits" else frame[value_column] < 0
     _flag(reasons, bound, f"{'non-positive' if table == 'splits' else 'negative'} {value_column}")
     _flag_dates(reasons, frame[date_column], partition_day)
-    _flag(
-        reasons, frame.duplicated(["symbol", date_column], keep=False), f"duplicate (symbol, {date_column})"
-    )
-    return frame[reasons == ""].copy(), _rejections(frame, reasons, table, date_column)
+    _flag(reasons, frame.duplicated(["symbol", date_column], keep=False), f"duplicate (symbol, {date_column})")
+    return frame[reasons == ""].copy(), _rejections(as_sent, reasons, table, date_column)
 
 
 def validate_fundamentals(frame: pd.DataFrame, partition_day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -97,14 +97,22 @@ def _rejections(frame: pd.DataFrame, reasons: pd.Series, table: str, date_column
             "table_name": table,
             "symbol": bad["symbol"].astype(str),
             "date": bad[date_column].astype(str),
-            "reason": reasons[reasons != ""],
+            "reason": _numbered(bad, reasons[reasons != ""], date_column),
             "payload": [
-                json.dumps({k: _jsonable(v) for k, v in row.items()}, sort_keys=True)
+                json.dumps({k: _jsonable(v) for k, v in row.items()}, sort_keys=True, default=str)
                 for row in bad[payload_columns].to_dict("records")
             ],
-            "source": bad["source"] if "source" in bad else "unknown",
+            "source": bad.get("source", "unknown"),
         }
     ).reset_index(drop=True)
+
+
+def _numbered(bad: pd.DataFrame, reason: pd.Series, date_column: str) -> pd.Series:
+    """Rows sharing a quarantine key (symbol, date, reason) get 'copy i of n', so each keeps its own row."""
+    key = [bad["symbol"].astype(str), bad[date_column].astype(str), reason]
+    copy = reason.groupby(key).cumcount() + 1
+    size = reason.groupby(key).transform("size")
+    return reason.where(size == 1, reason + " (copy " + copy.astype(str) + " of " + size.astype(str) + ")")
 
 
 def _jsonable(value: object) -> object:

@@ -58,7 +58,9 @@ class SourceChain:
             served = set(batch.bars["symbol"]) & set(remaining)
             for name in FRAMES:
                 frame = getattr(batch, name)
-                parts[name].append(frame[frame["symbol"].isin(served)].assign(source=source.name))
+                part = frame[frame["symbol"].isin(served)]
+                if not part.empty:  # empty parts would blur the column dtypes of the concatenation
+                    parts[name].append(part.assign(source=source.name))
             for symbol in remaining:
                 if symbol not in served:
                     reasons[symbol][source.name] = batch.failures.get(symbol, "returned no bars")

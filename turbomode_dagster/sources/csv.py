@@ -44,20 +44,21 @@ class CsvSource:
                 continue
             try:
                 frame = _read(file, BAR_HEADER)
+                # A broken splits or dividends file fails the symbol too: its bars alone would jump.
+                actions = [
+                    (_read(extra, columns).rename(columns={"date": date_column}), out, date_column)
+                    for suffix, columns, out, date_column in (
+                        ("splits", ["date", "ratio"], splits, "date"),
+                        ("dividends", ["date", "amount"], dividends, "ex_date"),
+                    )
+                    if (extra := self.folder / f"{symbol}.{suffix}.csv").exists()
+                ]
             except ValueError as exc:
                 batch.failures[symbol] = str(exc)
                 continue
             bars.append(_between(frame.assign(symbol=symbol), "date", lo, hi)[BAR_COLUMNS])
-            for suffix, columns, out, date_column in (
-                ("splits", ["date", "ratio"], splits, "date"),
-                ("dividends", ["date", "amount"], dividends, "ex_date"),
-            ):
-                extra = self.folder / f"{symbol}.{suffix}.csv"
-                if extra.exists():
-                    actions = (
-                        _read(extra, columns).rename(columns={"date": date_column}).assign(symbol=symbol)
-                    )
-                    out.append(_between(actions, date_column, lo, hi))
+            for events, out, date_column in actions:
+                out.append(_between(events.assign(symbol=symbol), date_column, lo, hi))
         if bars:
             batch.bars = pd.concat(bars, ignore_index=True)
         if splits:
@@ -74,7 +75,7 @@ def _read(file: Path, header: list[str]) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{file.name}: missing column(s) {missing}; expected header {','.join(header)}")
     frame = frame[header].copy()
-    frame["date"] = frame["date"].str.strip()
+    frame["date"] = frame["date"].fillna("").str.strip()  # an empty date goes on to validation, not a crash
     return frame
 
 

@@ -108,7 +108,8 @@ class MarketDBWriter:
         columns = [*keys, *values, "source", stamp_column]
         rows = frame.assign(source=frame[source_column], **{stamp_column: stamp})[columns]
         changed = ", ".join(f"{c} = excluded.{c}" for c in (*values, "source", stamp_column))
-        differs = f"({', '.join(values)}, source) IS NOT ({', '.join('excluded.' + c for c in values)}, excluded.source)"
+        incoming = ", ".join(f"excluded.{c}" for c in values)
+        differs = f"({', '.join(values)}, source) IS NOT ({incoming}, excluded.source)"
         sql = (
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {changed} WHERE {differs}"
@@ -188,8 +189,7 @@ class MarketDataReader:
         """Daily bars as traded, sorted by symbol and date, optionally limited by symbols and dates."""
         where, params = _filters(symbols, "date", start, end)
         return self.query(
-            f"SELECT symbol, date, open, high, low, close, volume, source FROM daily_bars{where} "
-            "ORDER BY symbol, date",
+            f"SELECT symbol, date, open, high, low, close, volume, source FROM daily_bars{where} ORDER BY symbol, date",
             params,
         )
 
@@ -201,9 +201,7 @@ class MarketDataReader:
     def dividends(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
         """Cash dividends per share (traded basis) by ex-date."""
         where, params = _filters(symbols, "ex_date", None, None)
-        return self.query(
-            f"SELECT symbol, ex_date, amount FROM dividends{where} ORDER BY symbol, ex_date", params
-        )
+        return self.query(f"SELECT symbol, ex_date, amount FROM dividends{where} ORDER BY symbol, ex_date", params)
 
     def fundamentals(self, symbols: Sequence[str] | None = None, known_by: str | None = None) -> pd.DataFrame:
         """Quarterly fundamentals, optionally only those available by `known_by` (point in time)."""

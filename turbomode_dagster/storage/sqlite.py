@@ -54,9 +54,7 @@ def transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def schema_version(con: sqlite3.Connection) -> int:
     """The migration level recorded in the file (0 for a new or pre-versioning file)."""
-    has_table = con.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
+    has_table = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
     if not has_table:
         return 0
     row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()

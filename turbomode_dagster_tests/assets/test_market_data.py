@@ -1,0 +1,154 @@
+"""The Task 1 multi-asset, materialised into a temporary TURBOMODE_HOME with a fake source chain."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from turbomode_dagster import calendar
+from turbomode_dagster.assets.market_data import build_market_data_assets
+from turbomode_dagster.config import TaskId, load_settings
+from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.retries import retry_policy_for
+from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster_tests.conftest import DAY, HISTORY_START, SMALL_PATCHES, UNIVERSE, FakeSource, read_table
+
+ASSET_KEYS = {"daily_bars", "corporate_actions", "fundamentals", "symbol_metadata"}
+
+
+@pytest.fixture
+def asset_config(make_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The small config with retries off: a broken op fails the test now, not after 30 + 60 + 120 s of backoff."""
+    path = make_config({**SMALL_PATCHES, "scheduled_tasks.0.retry_on_failure": False}, name="no_retries.json")
+    monkeypatch.setenv("TURBOMODE_CONFIG", str(path))
+    assert retry_policy_for(load_settings(path).task(TaskId.INGESTION)) is None
+    return path
+
+
+@pytest.fixture
+def assets(asset_config: Path) -> dg.AssetsDefinition:
+    return build_market_data_assets(load_settings(asset_config))
+
+
+@pytest.fixture
+def materialize(assets, asset_config: Path, home: Path):
+    """materialize(*sources, day=...) -> result, with the small config and the temporary home."""
+
+    def run(*sources: FakeSource, day: str = DAY) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [assets],
+            resources={
+                "turbomode": TurboModeHome(home=str(home), config_file=str(asset_config)),
+                "source_chain": SourceChain(list(sources)),
+            },
+            partition_key=day,
+            raise_on_error=False,
+        )
+
+    return run
+
+
+def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def test_a_first_materialisation_writes_every_table_with_metadata(materialize, db_path: Path) -> None:
+    result = materialize(FakeSource("primary", serves=["AAPL", "MSFT"]), FakeSource("backup"))
+    assert result.success
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == ASSET_KEYS
+
+    sessions = calendar.sessions(HISTORY_START, DAY)
+    bars = read_table(db_path, "daily_bars")
+    assert len(bars) == len(UNIVERSE) * len(sessions)
+    assert len(read_table(db_path, "symbol_metadata")) == len(read_table(db_path, "fundamentals")) == 3
+
+    meta = metadata(result, "daily_bars")
+    assert meta["rows_by_source"] == {"primary": 2 * len(sessions), "backup": len(sessions)}
+    assert meta["symbols_failed"] == {}
+    assert meta["quarantined_rows"] == 0
+    assert meta["date_range"] == f"{HISTORY_START} .. {DAY}"
+    assert meta["rows_written"] == len(bars)
+    preview = meta["preview"]
+    assert len(preview.records) == 10
+    assert {c.name for c in preview.schema.columns} >= {"symbol", "date", "close", "source"}
+    assert preview.records[-1].data["date"] == DAY
+    assert metadata(result, "symbol_metadata")["rows_written"] == 3
+    assert metadata(result, "corporate_actions")["splits_written"] == 0
+
+    evaluations = checks(result)
+    assert evaluations.keys() == {"universe_complete", "no_unexplained_jumps"}
+    assert all(c.passed for c in evaluations.values())
+    assert evaluations["universe_complete"].metadata["coverage"].value == 1.0
+
+
+def test_quarantined_rows_and_failed_symbols_show_in_metadata(materialize, db_path: Path) -> None:
+    # 2 of 3 symbols failing is well under the completeness floor: report them, and fail the blocking check.
+    source = FakeSource("fake", serves=["AAPL"], overrides={("AAPL", "2026-11-24"): {"high": 1.0}})
+    result = materialize(source)
+    meta = metadata(result, "daily_bars")
+    assert meta["quarantined_rows"] == 1
+    assert meta["quarantine_reasons"] == {"high below open or close": 1}
+    assert set(meta["symbols_failed"]) == {"MSFT", "NVDA"}
+    assert "fake does not know MSFT" in meta["symbols_failed"]["MSFT"]
+    assert read_table(db_path, "quarantine")["date"].tolist() == ["2026-11-24"]
+
+    complete = checks(result)["universe_complete"]
+    assert not complete.passed
+    assert complete.severity == dg.AssetCheckSeverity.ERROR
+    assert complete.metadata["missing_symbols"].value == ["MSFT", "NVDA"]
+    assert not result.success, "a failed blocking check fails the run"
+    # The checked asset is still stored (what passed validation), as Dagster's blocking checks do.
+    assert set(read_table(db_path, "daily_bars")["symbol"]) == {"AAPL"}
+
+
+def test_an_unexplained_drop_fails_the_jump_check(materialize) -> None:
+    drop = {field: FakeSource().bar("MSFT", DAY)[field] * 0.4 for field in ("open", "high", "low", "close")}
+    result = materialize(FakeSource(overrides={("MSFT", DAY): drop}))
+    jumps = checks(result)["no_unexplained_jumps"]
+    assert not jumps.passed
+    assert jumps.metadata["jumps"].value == 1
+    (example,) = jumps.metadata["examples"].value.records
+    assert (example.data["symbol"], example.data["date"]) == ("MSFT", DAY)
+    assert checks(result)["universe_complete"].passed
+    assert not result.success
+
+
+def test_a_recorded_4_for_1_split_is_not_a_jump(materialize, db_path: Path) -> None:
+    result = materialize(FakeSource(splits={("MSFT", DAY): 4.0}))
+    assert result.success
+    assert checks(result)["no_unexplained_jumps"].passed
+    assert metadata(result, "corporate_actions")["splits_written"] == 1
+    bars = read_table(db_path, "daily_bars").set_index(["symbol", "date"])
+    assert bars.loc[("MSFT", DAY), "close"] < 0.3 * bars.loc[("MSFT", "2026-11-24"), "close"], "stored as traded"
+    assert read_table(db_path, "splits")[["symbol", "date", "ratio"]].values.tolist() == [["MSFT", DAY, 4.0]]
+
+
+def test_a_nightly_partition_after_a_first_load(materialize, db_path: Path) -> None:
+    assert materialize(FakeSource(), day="2026-11-24").success
+    source = FakeSource()
+    result = materialize(source)
+    assert result.success
+    assert [(c[1].isoformat(), c[2].isoformat()) for c in source.calls] == [(DAY, DAY)]
+    assert metadata(result, "daily_bars")["date_range"] == f"{DAY} .. {DAY}"
+    assert metadata(result, "daily_bars")["rows_by_source"] == {"fake": 3}
+    assert read_table(db_path, "ingestion_log")["partition_date"].tolist() == ["2026-11-24", DAY]
+
+
+def test_a_day_that_is_not_a_session_is_not_a_partition(assets) -> None:
+    keys = assets.partitions_def.get_partition_keys(current_time=datetime.datetime(2026, 12, 1))
+    assert DAY in keys
+    assert "2026-11-26" not in keys and "2026-11-28" not in keys
+
+
+def test_the_home_resource_falls_back_to_the_environment(home: Path, asset_config: Path) -> None:
+    resource = TurboModeHome()
+    assert resource.path() == home.resolve()
+    assert resource.settings().universe.symbols == tuple(UNIVERSE)

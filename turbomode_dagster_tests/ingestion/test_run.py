@@ -1,0 +1,222 @@
+"""One ingestion partition without Dagster: fetch windows, quarantine, holidays, idempotency, a killed writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from turbomode_dagster import calendar
+from turbomode_dagster.ingestion.run import IngestionReport, fetch_windows, ingest_partition
+from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.storage.market_db import MarketDBWriter
+from turbomode_dagster_tests.conftest import DAY, HISTORY_START, UNIVERSE, FakeSource, dump_tables, read_table
+
+REPO = Path(__file__).resolve().parents[2]
+START = dt.date.fromisoformat(HISTORY_START)
+
+
+def ingest(db: Path, source: FakeSource | list[FakeSource], day: str, symbols=UNIVERSE) -> IngestionReport:
+    writer = MarketDBWriter(db)
+    try:
+        chain = SourceChain(source if isinstance(source, list) else [source])
+        return ingest_partition(writer, chain, list(symbols), START, day, run_id=f"run-{day}")
+    finally:
+        writer.close()
+
+
+def test_fetch_windows_start_at_history_or_the_session_after_the_last_bar() -> None:
+    windows = fetch_windows({"AAPL": "2026-11-20", "MSFT": "2026-11-24"}, ["AAPL", "MSFT", "NVDA"], START, DAY)
+    assert windows == {"2026-11-23": ["AAPL"], "2026-11-25": ["MSFT"], "2026-11-02": ["NVDA"]}
+    # A history start on a weekend begins at the next session; a partition before the start fetches its day.
+    assert fetch_windows({}, ["AAPL"], dt.date(2026, 11, 1), DAY) == {"2026-11-02": ["AAPL"]}
+    assert fetch_windows({}, ["AAPL"], dt.date(2026, 12, 1), DAY) == {DAY: ["AAPL"]}
+    # A symbol already stored up to the day before fetches at least the day itself.
+    assert fetch_windows({"AAPL": "2026-11-24"}, ["AAPL"], START, DAY) == {DAY: ["AAPL"]}
+
+
+def test_first_load_fetches_from_the_history_start(db_path: Path) -> None:
+    source = FakeSource()
+    report = ingest(db_path, source, DAY)
+    assert [(c[1], c[2]) for c in source.calls] == [(START, dt.date(2026, 11, 25))]
+    bars = read_table(db_path, "daily_bars")
+    sessions = calendar.sessions(HISTORY_START, DAY)
+    assert len(bars) == len(UNIVERSE) * len(sessions)
+    assert sorted(bars["date"].unique()) == sessions
+    assert set(bars["source"]) == {"fake"}
+    assert report.window_start == HISTORY_START
+    assert report.rows_by_source == {"fake": len(bars)}
+    assert report.symbols_with_bar_on_day == set(UNIVERSE)
+    assert report.rows_written["daily_bars"] == len(bars)
+    assert len(read_table(db_path, "fundamentals")) == len(read_table(db_path, "symbol_metadata")) == 3
+    log = read_table(db_path, "ingestion_log")
+    assert log[["partition_date", "run_id", "status", "quarantined"]].values.tolist() == [
+        [DAY, f"run-{DAY}", "success", 0]
+    ]
+    assert json.loads(log.loc[0, "rows_by_source"]) == {"fake": len(bars)}
+
+
+def test_a_nightly_partition_fetches_only_its_day(db_path: Path) -> None:
+    ingest(db_path, FakeSource(), "2026-11-24")
+    source = FakeSource()
+    report = ingest(db_path, source, DAY)
+    assert [(c[0], c[1], c[2]) for c in source.calls] == [(UNIVERSE, dt.date(2026, 11, 25), dt.date(2026, 11, 25))]
+    assert report.rows_by_source == {"fake": 3}
+    assert read_table(db_path, "daily_bars")["date"].max() == DAY
+
+
+def test_a_symbol_that_failed_catches_up_from_the_history_start(db_path: Path) -> None:
+    first = ingest(db_path, FakeSource(serves=["AAPL", "NVDA"]), "2026-11-24")
+    assert first.failures == {"MSFT": {"fake": "fake does not know MSFT"}}
+    assert read_table(db_path, "ingestion_log")["status"].tolist() == ["partial"]
+    source = FakeSource()
+    ingest(db_path, source, DAY)
+    assert sorted((tuple(c[0]), c[1]) for c in source.calls) == [
+        (("AAPL", "NVDA"), dt.date(2026, 11, 25)),
+        (("MSFT",), START),
+    ]
+    bars = read_table(db_path, "daily_bars")
+    assert bars.groupby("symbol").size().to_dict() == {s: len(calendar.sessions(HISTORY_START, DAY)) for s in UNIVERSE}
+
+
+def test_bad_rows_go_to_quarantine_and_never_to_daily_bars(db_path: Path) -> None:
+    source = FakeSource(
+        overrides={("MSFT", DAY): {"low": 10_000.0}, ("NVDA", "2026-11-24"): {"volume": -3}},
+        extra_bars=[{**FakeSource().bar("AAPL", "2026-11-21"), "date": "2026-11-21"}],
+        splits={("AAPL", "2026-11-20"): 0.0},
+    )
+    report = ingest(db_path, source, DAY)
+    quarantine = read_table(db_path, "quarantine").sort_values(["symbol", "date", "table_name"])
+    assert quarantine[["table_name", "symbol", "date", "reason", "source", "partition_date"]].values.tolist() == [
+        ["splits", "AAPL", "2026-11-20", "non-positive ratio", "fake", DAY],
+        ["daily_bars", "AAPL", "2026-11-21", "not an NYSE trading day", "fake", DAY],
+        ["daily_bars", "MSFT", DAY, "low above open or close", "fake", DAY],
+        ["daily_bars", "NVDA", "2026-11-24", "negative volume", "fake", DAY],
+    ]
+    assert json.loads(quarantine.iloc[3]["payload"])["volume"] == -3
+    bars = read_table(db_path, "daily_bars")
+    keys = set(zip(bars["symbol"], bars["date"], strict=True))
+    assert not keys & {("AAPL", "2026-11-21"), ("MSFT", DAY), ("NVDA", "2026-11-24")}
+    assert len(bars) == len(UNIVERSE) * len(calendar.sessions(HISTORY_START, DAY)) - 2
+    assert read_table(db_path, "splits").empty
+    assert len(report.quarantined) == 4
+    assert read_table(db_path, "ingestion_log")["quarantined"].tolist() == [4]
+    assert report.symbols_with_bar_on_day == {"AAPL", "NVDA"}
+
+
+def test_every_rejected_copy_keeps_its_own_quarantine_row(db_path: Path) -> None:
+    bar = FakeSource().bar("AAPL", DAY)
+    source = FakeSource(extra_bars=[{**bar, "close": bar["close"] + 1, "high": bar["high"] + 1}])
+    ingest(db_path, source, DAY)
+    once = dump_tables(db_path)
+    rows = read_table(db_path, "quarantine")
+    assert rows["reason"].str.startswith("duplicate (symbol, date)").tolist() == [True, True]
+    assert sorted(json.loads(p)["close"] for p in rows["payload"]) == [bar["close"], bar["close"] + 1]
+    bars = read_table(db_path, "daily_bars")
+    assert not ((bars["symbol"] == "AAPL") & (bars["date"] == DAY)).any()
+    ingest(db_path, source, DAY)
+    assert dump_tables(db_path)["quarantine"] == once["quarantine"]
+
+
+def test_a_holiday_partition_does_nothing(db_path: Path) -> None:
+    ingest(db_path, FakeSource(), DAY)
+    before = dump_tables(db_path)
+    source = FakeSource()
+    report = ingest(db_path, source, "2026-11-26")
+    assert not report.is_session
+    assert source.calls == []
+    assert dump_tables(db_path) == before
+
+
+def test_running_a_partition_twice_changes_nothing_but_the_log(db_path: Path) -> None:
+    def source() -> FakeSource:
+        return FakeSource(
+            overrides={("MSFT", DAY): {"close": "n/a"}},
+            splits={("NVDA", "2026-11-16"): 2.0},
+            dividends={("AAPL", "2026-11-10"): 0.26},
+        )
+
+    ingest(db_path, source(), "2026-11-24")
+    ingest(db_path, source(), DAY)
+    once = dump_tables(db_path)
+    ingest(db_path, source(), DAY)
+    twice = dump_tables(db_path)
+    assert twice.keys() == once.keys()
+    for table in once:
+        if table not in ("ingestion_log", "sqlite_sequence"):  # the audit log and its id counter grow
+            assert twice[table] == once[table], f"rerun changed {table}"
+    assert twice["ingestion_log"][: len(once["ingestion_log"])] == once["ingestion_log"]
+    assert len(twice["ingestion_log"]) == len(once["ingestion_log"]) + 1
+    assert len(once["splits"]) == len(once["dividends"]) == 1
+    assert len(once["quarantine"]) == 1
+
+
+def test_a_fallback_source_fills_in_and_each_row_records_its_source(db_path: Path) -> None:
+    primary = FakeSource("primary", serves=["AAPL"])
+    backup = FakeSource("backup")
+    report = ingest(db_path, [primary, backup], DAY)
+    bars = read_table(db_path, "daily_bars")
+    assert bars.groupby("symbol")["source"].unique().map(list).to_dict() == {
+        "AAPL": ["primary"],
+        "MSFT": ["backup"],
+        "NVDA": ["backup"],
+    }
+    assert report.failures == {}
+    assert set(read_table(db_path, "symbol_metadata")["source"]) == {"primary", "backup"}
+
+
+KILLED_RUN = """
+import datetime as dt, os, signal, sys
+from turbomode_dagster.ingestion.run import ingest_partition
+from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.storage.market_db import MarketDBWriter
+from turbomode_dagster_tests.conftest import FakeSource
+
+def die(self, *args, **kwargs):
+    bars = self.con.execute("SELECT COUNT(*) FROM daily_bars").fetchone()[0]
+    print("bars inside the transaction:", bars, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+MarketDBWriter.quarantine = die
+writer = MarketDBWriter(__import__("pathlib").Path(sys.argv[1]))
+ingest_partition(writer, SourceChain([FakeSource()]), {symbols!r}, dt.date.fromisoformat({start!r}), {day!r})
+print("survived", flush=True)
+"""
+
+
+def test_a_process_killed_mid_write_leaves_the_previous_state(db_path: Path) -> None:
+    ingest(db_path, FakeSource(), "2026-11-24", symbols=UNIVERSE[:2])
+    before = dump_tables(db_path)
+    script = textwrap.dedent(KILLED_RUN).format(symbols=UNIVERSE, start=HISTORY_START, day=DAY)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(db_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    inside = len(before["daily_bars"]) + 2 + len(calendar.sessions(HISTORY_START, DAY))  # +11-25, +NVDA
+    assert f"bars inside the transaction: {inside}" in killed.stdout, "the kill must come after the upserts"
+    assert "survived" not in killed.stdout
+
+    writer = MarketDBWriter(db_path)
+    try:
+        assert writer.con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        writer.close()
+    assert dump_tables(db_path) == before, "a killed run must leave nothing behind"
+
+    ingest(db_path, FakeSource(), DAY)
+    bars = read_table(db_path, "daily_bars")
+    assert bars.groupby("symbol")["date"].max().to_dict() == dict.fromkeys(UNIVERSE, DAY)
+    assert len(bars) == len(UNIVERSE) * len(calendar.sessions(HISTORY_START, DAY))
+
+
+@pytest.mark.parametrize("day", ["2026-11-28", "2026-11-26"])
+def test_non_sessions_report_themselves(db_path: Path, day: str) -> None:
+    report = ingest(db_path, FakeSource(), day)
+    assert (report.is_session, report.rows_written, report.symbols_with_bar_on_day) == (False, {}, set())

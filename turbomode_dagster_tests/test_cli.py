@@ -1,0 +1,255 @@
+"""The `turbomode` command and the `dagster` CLI paths a user runs, in and out of process.
+
+The end-to-end runs (marked slow, still in the default suite) use the built-in sample source on three
+symbols from 2026-11-02; they start together in the background and each test waits for its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from turbomode_dagster.cli import main
+from turbomode_dagster.config import SHIPPED_CONFIG, load_settings
+from turbomode_dagster.instance import instance_yaml
+from turbomode_dagster_tests.conftest import (
+    DAY,
+    ENV_VARS,
+    HISTORY_START,
+    SMALL_PATCHES,
+    UNIVERSE,
+    patch_config,
+    shipped_config,
+    write_config,
+)
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+END_TO_END_TIMEOUT = 300
+
+
+def bad_config(path: Path) -> Path:
+    raw = shipped_config()
+    tasks = raw["scheduled_tasks"]
+    tasks[0]["schedule"]["hour"] = 25
+    tasks[1]["task_id"] = tasks[0]["task_id"]
+    raw["global_settings"]["timezone"] = "Mars/Olympus_Mons"
+    tasks[2]["schedule"]["day_of_week"] = "funday"
+    path.write_text(json.dumps(raw, indent=2))
+    return path
+
+
+def test_validate_accepts_the_shipped_config(capsys) -> None:
+    assert main(["config", "validate", str(SHIPPED_CONFIG)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == f"{SHIPPED_CONFIG}: OK (6 tasks, 6 enabled; 83 symbols; sources ibkr -> yahoo)"
+
+
+def test_validate_defaults_to_turbomode_config(config_file: Path, capsys) -> None:
+    assert main(["config", "validate"]) == 0
+    assert capsys.readouterr().out.startswith(f"{config_file}: OK (6 tasks, 6 enabled; 3 symbols; sources csv)")
+
+
+def test_validate_lists_every_bad_field(tmp_path: Path, capsys) -> None:
+    assert main(["config", "validate", str(bad_config(tmp_path / "bad.json"))]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == f"{tmp_path / 'bad.json'}: INVALID, {len(lines) - 1} problem(s):"
+    problems = [line.removeprefix("  - ") for line in lines[1:]]
+    assert all(line.startswith("  - ") for line in lines[1:])
+    for path in (
+        "scheduled_tasks.0.schedule.hour:",
+        "scheduled_tasks.1:",
+        "global_settings.timezone:",
+        "scheduled_tasks.2.schedule.day_of_week:",
+    ):
+        assert any(p.startswith(path) for p in problems), f"{path} not reported in {problems}"
+    assert "scheduled_tasks: duplicate task_id 1" in problems
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_validate_names_the_line_of_broken_json(tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken.json"
+    text = json.dumps(shipped_config(), indent=2)[:200]
+    broken.write_text(text)
+    with pytest.raises(json.JSONDecodeError) as error:
+        json.loads(text)
+    assert main(["config", "validate", str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert "INVALID, 1 problem(s)" in out
+    assert f"  - line {error.value.lineno} column {error.value.colno}: invalid JSON" in out
+
+
+def test_validate_a_missing_file(tmp_path: Path, capsys) -> None:
+    assert main(["config", "validate", str(tmp_path / "nope.json")]) == 1
+    assert "cannot read the file" in capsys.readouterr().out
+
+
+def test_the_console_script_validates(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "turbomode"), "config", "validate", str(bad_config(tmp_path / "bad.json"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    for needle in ("hour", "task_id", "timezone", "day_of_week"):
+        assert needle in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_dagster_home_renders_the_instance_yaml(config_file: Path, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "dh"
+    assert main(["dagster-home", str(folder)]) == 0
+    assert (folder / "dagster.yaml").read_text() == instance_yaml(load_settings(config_file))
+    assert f"export DAGSTER_HOME={folder}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("date", "message"),
+    [
+        ("2026-11-26", "2026-11-26 is not an NYSE session; the previous session is 2026-11-25"),
+        ("2026-11-28", "the previous session is 2026-11-27"),
+        ("next tuesday", "not a date in YYYY-MM-DD form"),
+    ],
+)
+def test_nightly_refuses_a_day_that_is_not_a_session(config_file: Path, capsys, date: str, message: str) -> None:
+    assert main(["nightly", "--date", date]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_nightly_reports_a_bad_config_without_a_traceback(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("TURBOMODE_CONFIG", str(bad_config(tmp_path / "bad.json")))
+    assert main(["nightly", "--date", DAY]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("config error in")
+    assert "global_settings.timezone" in err
+
+
+@dataclass
+class Background:
+    """A CLI command running in its own TURBOMODE_HOME and DAGSTER_HOME."""
+
+    process: subprocess.Popen
+    home: Path
+    log: Path
+
+    def wait(self) -> tuple[int, str]:
+        try:
+            code = self.process.wait(timeout=END_TO_END_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        return code, self.log.read_text()
+
+    def bars(self) -> list[tuple]:
+        con = sqlite3.connect(f"{(self.home / 'market_data.db').as_uri()}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT symbol, date, source FROM daily_bars ORDER BY symbol, date").fetchall()
+        finally:
+            con.close()
+
+
+END_TO_END = {
+    "job_execute": [
+        str(BIN / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "turbomode_dagster.definitions",
+        "-j",
+        "run_ingestion",
+        "--tags",
+        json.dumps({"dagster/partition": DAY}),
+    ],
+    "asset_materialize": [
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "turbomode_dagster.definitions",
+        # The four tables are one multi-asset written in one transaction: select them together.
+        "--select",
+        "daily_bars,corporate_actions,fundamentals,symbol_metadata",
+        "--partition",
+        DAY,
+    ],
+    "nightly": [str(BIN / "turbomode"), "nightly", "--date", DAY, "--sources", "sample"],
+}
+
+
+@pytest.fixture(scope="module")
+def end_to_end(tmp_path_factory: pytest.TempPathFactory):
+    """Start every end-to-end command at once (they share the machine's two cores better than in turn)."""
+    runs: dict[str, Background] = {}
+    for name, command in END_TO_END.items():
+        root = tmp_path_factory.mktemp(name)
+        home, dagster_home = root / "home", root / "dagster_home"
+        home.mkdir()
+        dagster_home.mkdir()
+        patches = {**SMALL_PATCHES, "sources.order": ["sample"]}
+        config = write_config(root / "config.json", patches)
+        (dagster_home / "dagster.yaml").write_text(instance_yaml(load_settings(config)))
+        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+        env.update(TURBOMODE_HOME=str(home), DAGSTER_HOME=str(dagster_home), TURBOMODE_CONFIG=str(config))
+        log = root / "output.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        runs[name] = Background(process, home, log)
+    yield runs
+    for run in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+def assert_day_ingested(run: Background) -> None:
+    bars = run.bars()
+    assert sorted(symbol for symbol, date, _ in bars if date == DAY) == sorted(UNIVERSE)
+    assert {source for *_, source in bars} == {"sample"}
+    assert min(date for _, date, _ in bars) == HISTORY_START
+    assert max(date for _, date, _ in bars) == DAY
+
+
+@pytest.mark.slow
+def test_dagster_job_execute_run_ingestion(end_to_end) -> None:
+    code, log = end_to_end["job_execute"].wait()
+    assert code == 0, log[-3000:]
+    assert "RUN_SUCCESS" in log
+    assert_day_ingested(end_to_end["job_execute"])
+
+
+@pytest.mark.slow
+def test_dagster_asset_materialize_the_market_data(end_to_end) -> None:
+    code, log = end_to_end["asset_materialize"].wait()
+    assert code == 0, log[-3000:]
+    assert_day_ingested(end_to_end["asset_materialize"])
+
+
+@pytest.mark.slow
+def test_turbomode_nightly_end_to_end(end_to_end) -> None:
+    run = end_to_end["nightly"]
+    code, log = run.wait()
+    assert code == 0, log[-3000:]
+    assert f"TurboMode nightly for {DAY}: home {run.home}, sources sample" in log
+    assert "Task 1 run_ingestion (Master Market Data Ingestion) ..." in log
+    assert "done in" in log and "bars by source {'sample': " in log
+    assert "checks universe_complete ok, no_unexplained_jumps ok" in log
+    summary = log[log.index(f"Summary for {DAY}:") :]
+    assert any(line.split()[:4] == ["Task", "1", "run_ingestion", "ok"] for line in summary.splitlines())
+    assert f"Master Market Data DB: {run.home}/market_data.db" in summary
+    assert "Traceback" not in log
+    assert_day_ingested(run)
+
+
+def test_patch_config_helper_sets_list_items() -> None:
+    raw = patch_config(shipped_config(), {"scheduled_tasks.0.enabled": False, "universe.symbols": ["AAPL"]})
+    assert raw["scheduled_tasks"][0]["enabled"] is False
+    assert raw["universe"]["symbols"] == ["AAPL"]
