@@ -1,7 +1,7 @@
 """scheduler_config.json -> typed, validated settings; the one place that reads environment variables.
 
 The seed's schema (`version`, `global_settings`, `scheduled_tasks`) is kept as is; the platform's own
-sections (`universe`, `history`, `sources`, `compute`, `labels`) sit beside it. Every problem is
+sections (`universe`, `history`, `sources`, `compute`, `labels`, `models`, `scanner`) sit beside it. Every problem is
 reported with the dotted path of its field, all at once, before any Dagster object is built.
 """
 
@@ -76,9 +76,7 @@ def parse_day_of_week(spec: str) -> tuple[int, ...]:
             continue
         match = re.fullmatch(r"([a-z]{3}|[0-6])(?:-([a-z]{3}|[0-6]))?", part)
         if not match:
-            raise ValueError(
-                f"{spec!r} is not a day_of_week: use names mon..sun, numbers 0-6, ranges, commas or *"
-            )
+            raise ValueError(f"{spec!r} is not a day_of_week: use names mon..sun, numbers 0-6, ranges, commas or *")
         first, last = (_day_index(x) for x in (match.group(1), match.group(2) or match.group(1)))
         if last < first:
             raise ValueError(f"{spec!r}: range {part!r} runs backwards")
@@ -112,11 +110,7 @@ class Schedule(Strict):
     def cron(self) -> str:
         """The same schedule as a cron string (cron numbers Sunday 0 .. Saturday 6)."""
         days = parse_day_of_week(self.day_of_week)
-        dow = (
-            "*"
-            if len(days) == 7
-            else ",".join(str((d + 1) % 7) for d in sorted(days, key=lambda d: (d + 1) % 7))
-        )
+        dow = "*" if len(days) == 7 else ",".join(str((d + 1) % 7) for d in sorted(days, key=lambda d: (d + 1) % 7))
         return f"{self.minute} {self.hour} * * {dow}"
 
 
@@ -141,9 +135,7 @@ class GlobalSettings(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown timezone {value!r} (use an IANA name such as America/New_York)"
-            ) from exc
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as America/New_York)") from exc
         return value
 
 
@@ -164,9 +156,7 @@ class ScheduledTask(Strict):
     def _function_matches_id(self) -> ScheduledTask:
         expected = FUNCTION_NAMES[TaskId(self.task_id)]
         if self.function_name != expected:
-            raise ValueError(
-                f"task {self.task_id} must have function_name {expected!r}, not {self.function_name!r}"
-            )
+            raise ValueError(f"task {self.task_id} must have function_name {expected!r}, not {self.function_name!r}")
         return self
 
 
@@ -257,6 +247,43 @@ class Labels(Strict):
     buy_threshold: float = Field(default=0.05, gt=0)
 
 
+class Learner(Strict):
+    """One base learner: `kind` is "xgboost" or a dotted path to a scikit-learn-API classifier."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: str = Field(pattern=r"^(xgboost|[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+)$")
+    params: dict[str, object] = Field(default_factory=dict)
+    max_rows: int | None = Field(default=None, gt=0)
+
+
+class Models(Strict):
+    """The base learners (empty: the built-in eight), walk-forward folds, seed and SHAP sample size."""
+
+    learners: tuple[Learner, ...] = ()
+    n_folds: int = Field(default=4, ge=2, le=12)
+    inner_folds: int = Field(default=3, ge=2, le=8)
+    seed: int = 0
+    shap_rows: int = Field(default=2000, ge=100)
+
+    @field_validator("learners")
+    @classmethod
+    def _distinct_names(cls, learners: tuple[Learner, ...]) -> tuple[Learner, ...]:
+        names = [learner.name for learner in learners]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate learner names {duplicates}")
+        if len(learners) == 1:
+            raise ValueError("an ensemble needs at least two learners")
+        return learners
+
+
+class Scanner(Strict):
+    """When a prediction becomes a BUY or SELL signal, and how many features explain it."""
+
+    min_confidence: float = Field(default=0.45, gt=1 / 3, lt=1)
+    top_features: int = Field(default=5, ge=1, le=20)
+
+
 class Settings(Strict):
     """The whole validated configuration."""
 
@@ -268,6 +295,8 @@ class Settings(Strict):
     sources: Sources = Sources()
     compute: Compute = Compute()
     labels: Labels = Labels()
+    models: Models = Models()
+    scanner: Scanner = Scanner()
 
     @field_validator("scheduled_tasks")
     @classmethod
@@ -305,9 +334,7 @@ def parse_settings(raw: object, source: str = "config") -> Settings:
             if error["type"] == "extra_forbidden":
                 message = "unknown key"
             problems.append(f"{_location(error)}: {message}")
-        problems += [
-            f"scheduled_tasks: {p}" for p in _raw_task_id_problems(raw) if not any(p in q for q in problems)
-        ]
+        problems += [f"scheduled_tasks: {p}" for p in _raw_task_id_problems(raw) if not any(p in q for q in problems)]
         raise ConfigError(source, problems) from None
 
 
@@ -329,9 +356,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
-            str(file), [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]
-        ) from None
+        raise ConfigError(str(file), [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]) from None
     override = os.environ.get("TURBOMODE_SOURCES")
     if override and isinstance(raw, dict):
         raw.setdefault("sources", {})["order"] = [s.strip() for s in override.split(",") if s.strip()]
