@@ -26,7 +26,8 @@ class NightlyStep:
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 NIGHTLY_STEPS = (
     NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),
-    NightlyStep(TaskId.ORCHESTRATOR, "features and training samples: {home}/assets/"),
+    NightlyStep(TaskId.ORCHESTRATOR, "features, samples, OOF predictions: {home}/assets/; models: {home}/models/"),
+    NightlyStep(TaskId.OVERNIGHT_SCANNER, "model registry, SHAP logs, predictions, signals: {home}/turbomode.db"),
 )
 
 
@@ -118,6 +119,8 @@ def _nightly(args: argparse.Namespace) -> int:
             _print_failure(result)
             break
     _print_summary(cfg, day, home, outcomes)
+    if len(outcomes) == len(NIGHTLY_STEPS) and all(ok for _, ok, _ in outcomes):
+        _print_signals(home, day)
     return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
 
 
@@ -165,9 +168,12 @@ def _describe(result) -> str:
 
 
 def _print_failure(result) -> None:
+    """The root cause of each failed step, without Dagster's wrapping and stack."""
     for event in result.all_events:
         if event.is_step_failure:
             error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
             print(f"      step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
 
 
@@ -180,6 +186,29 @@ def _print_summary(cfg: Settings, day: str, home: Path, outcomes: list) -> None:
     print("Results:")
     for step in NIGHTLY_STEPS[: len(outcomes)]:
         print(f"  {step.results.format(home=home)}")
+
+
+def _print_signals(home: Path, day: str) -> None:
+    """The night's signals, strongest first: what a trader acts on at the next open."""
+    import json
+
+    from turbomode_dagster.storage.turbomode_db import TurboModeDB
+
+    signals = TurboModeDB.at_home(home).read_table("signals", as_of_date=day)
+    if signals.empty:
+        print(f"\nNo signals for {day}.")
+        return
+    target = signals["target_date"].iloc[0]
+    order = {"BUY": 0, "SELL": 1, "HOLD": 2}
+    signals = signals.assign(rank=signals["signal"].map(order)).sort_values(
+        ["rank", "confidence"], ascending=[True, False]
+    )
+    counts = signals["signal"].value_counts().to_dict()
+    print(f"\nSignals for {target} (as of {day}, model {signals['model_version'].iloc[0]}): {counts}")
+    print(f"  {'symbol':<7} {'signal':<6} {'conf':>5}  top features (SHAP toward the signal)")
+    for row in signals.itertuples(index=False):
+        features = ", ".join(f"{f['feature']} {f['contribution']:+.2f}" for f in json.loads(row.top_features)[:3])
+        print(f"  {row.symbol:<7} {row.signal:<6} {row.confidence:5.2f}  {features}")
 
 
 if __name__ == "__main__":

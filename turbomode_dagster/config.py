@@ -261,7 +261,6 @@ class Models(Strict):
 
     learners: tuple[Learner, ...] = ()
     n_folds: int = Field(default=4, ge=2, le=12)
-    inner_folds: int = Field(default=3, ge=2, le=8)
     seed: int = 0
     shap_rows: int = Field(default=2000, ge=100)
 
@@ -278,9 +277,9 @@ class Models(Strict):
 
 
 class Scanner(Strict):
-    """When a prediction becomes a BUY or SELL signal, and how many features explain it."""
+    """A BUY (SELL) needs p_buy (p_sell) >= min_probability and above the other; top_features explain it."""
 
-    min_confidence: float = Field(default=0.45, gt=1 / 3, lt=1)
+    min_probability: float = Field(default=0.25, gt=0, lt=1)
     top_features: int = Field(default=5, ge=1, le=20)
 
 

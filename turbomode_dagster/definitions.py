@@ -6,8 +6,10 @@ import dagster as dg
 
 from turbomode_dagster.assets.features import build_feature_assets
 from turbomode_dagster.assets.market_data import build_market_data_assets
-from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
-from turbomode_dagster.jobs import ingestion_job, orchestrator_job
+from turbomode_dagster.assets.models import build_model_assets
+from turbomode_dagster.assets.scanner import build_scanner_assets
+from turbomode_dagster.config import Settings, settings, turbomode_home
+from turbomode_dagster.jobs import TASK_GROUPS, task_job
 from turbomode_dagster.resources import TurboModeHome
 from turbomode_dagster.schedules import partitioned_schedule
 from turbomode_dagster.sources.factory import build_chain
@@ -16,14 +18,16 @@ from turbomode_dagster.storage.parquet_io import ParquetIOManager
 
 def build_definitions(cfg: Settings) -> dg.Definitions:
     """Assets, checks, jobs, schedules and resources implied by `cfg`."""
-    run_ingestion, run_orchestrator = ingestion_job(cfg), orchestrator_job(cfg)
+    jobs = {task: task_job(cfg, task) for task in TASK_GROUPS}
     return dg.Definitions(
-        assets=[build_market_data_assets(cfg), *build_feature_assets(cfg)],
-        jobs=[run_ingestion, run_orchestrator],
-        schedules=[
-            partitioned_schedule(cfg.task(TaskId.INGESTION), cfg, run_ingestion),
-            partitioned_schedule(cfg.task(TaskId.ORCHESTRATOR), cfg, run_orchestrator),
+        assets=[
+            build_market_data_assets(cfg),
+            *build_feature_assets(cfg),
+            build_model_assets(cfg),
+            build_scanner_assets(cfg),
         ],
+        jobs=list(jobs.values()),
+        schedules=[partitioned_schedule(cfg.task(task), cfg, job) for task, job in jobs.items()],
         resources={
             "turbomode": TurboModeHome(),
             "source_chain": build_chain(cfg, turbomode_home()),

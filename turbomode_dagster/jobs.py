@@ -6,27 +6,26 @@ import dagster as dg
 
 from turbomode_dagster.assets.features import GROUP as FEATURES
 from turbomode_dagster.assets.market_data import GROUP as MARKET_DATA
+from turbomode_dagster.assets.models import GROUP as MODELS
+from turbomode_dagster.assets.scanner import GROUP as SCANNER
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.retries import run_tags_for
 
+# Which asset groups each partitioned task materialises for its session (tag dagster/partition).
+TASK_GROUPS: dict[TaskId, tuple[str, ...]] = {
+    TaskId.INGESTION: (MARKET_DATA,),
+    TaskId.ORCHESTRATOR: (FEATURES, MODELS),
+    TaskId.OVERNIGHT_SCANNER: (SCANNER,),
+}
 
-def ingestion_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
-    """Task 1: the market-data assets and their checks for one session (tag dagster/partition)."""
-    task = settings.task(TaskId.INGESTION)
+
+def task_job(settings: Settings, task_id: TaskId) -> dg.UnresolvedAssetJobDefinition:
+    """The asset job for one task, with its timeout and queueing tags from the config."""
+    task = settings.task(task_id)
     return dg.define_asset_job(
         name=task.function_name,
-        selection=dg.AssetSelection.groups(MARKET_DATA),
-        description=f"Task {task.task_id}: {task.name}. Seed endpoint {task.endpoint}.",
-        tags=run_tags_for(task),
-    )
-
-
-def orchestrator_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
-    """Task 2: features, training samples (and, as they land, models, SHAP and the registry) for a session."""
-    task = settings.task(TaskId.ORCHESTRATOR)
-    return dg.define_asset_job(
-        name=task.function_name,
-        selection=dg.AssetSelection.groups(FEATURES),
-        description=f"Task {task.task_id}: {task.name}. Seed endpoint {task.endpoint}.",
+        selection=dg.AssetSelection.groups(*TASK_GROUPS[task_id]),
+        description=f"Task {task.task_id}: {task.name} ({', '.join(TASK_GROUPS[task_id])}). "
+        f"Seed endpoint {task.endpoint}.",
         tags=run_tags_for(task),
     )

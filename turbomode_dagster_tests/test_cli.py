@@ -25,7 +25,6 @@ from turbomode_dagster_tests.conftest import (
     HISTORY_START,
     SMALL_PATCHES,
     UNIVERSE,
-    patch_config,
     shipped_config,
     write_config,
 )
@@ -157,6 +156,24 @@ class Background:
             con.close()
 
 
+# The nightly trains and scans too: enough history for walk-forward folds, two small learners.
+NIGHTLY_HISTORY_START = "2024-06-03"
+NIGHTLY_PATCHES = {
+    "history.start_date": NIGHTLY_HISTORY_START,
+    "universe.symbols": [*UNIVERSE, "JPM", "XOM", "KO"],
+    "sources.sample.planted_effect": 1.0,
+    "models.n_folds": 3,
+    "models.shap_rows": 200,
+    "models.learners": [
+        {"name": "hist", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3, "n_jobs": 1}},
+        {
+            "name": "linear",
+            "kind": "xgboost",
+            "params": {"booster": "gblinear", "updater": "coord_descent", "n_estimators": 10, "n_jobs": 1},
+        },
+    ],
+}
+
 END_TO_END = {
     "job_execute": [
         str(BIN / "dagster"),
@@ -194,7 +211,7 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory):
         home, dagster_home = root / "home", root / "dagster_home"
         home.mkdir()
         dagster_home.mkdir()
-        patches = {**SMALL_PATCHES, "sources.order": ["sample"]}
+        patches = {**SMALL_PATCHES, "sources.order": ["sample"], **(NIGHTLY_PATCHES if name == "nightly" else {})}
         config = write_config(root / "config.json", patches)
         (dagster_home / "dagster.yaml").write_text(instance_yaml(load_settings(config)))
         env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
@@ -239,17 +256,18 @@ def test_turbomode_nightly_end_to_end(end_to_end) -> None:
     code, log = run.wait()
     assert code == 0, log[-3000:]
     assert f"TurboMode nightly for {DAY}: home {run.home}, sources sample" in log
-    assert "Task 1 run_ingestion (Master Market Data Ingestion) ..." in log
-    assert "done in" in log and "bars by source {'sample': " in log
+    for task in ("Task 1 run_ingestion", "Task 2 run_orchestrator", "Task 3 run_overnight_scanner"):
+        assert f"{task} (" in log, task
+    assert "bars by source {'sample': " in log
     assert "checks universe_complete ok, no_unexplained_jumps ok" in log
     summary = log[log.index(f"Summary for {DAY}:") :]
-    assert any(line.split()[:4] == ["Task", "1", "run_ingestion", "ok"] for line in summary.splitlines())
+    for number, job in enumerate(("run_ingestion", "run_orchestrator", "run_overnight_scanner"), start=1):
+        assert any(line.split()[:4] == ["Task", str(number), job, "ok"] for line in summary.splitlines()), job
     assert f"Master Market Data DB: {run.home}/market_data.db" in summary
+    signals = log[log.index("Signals for 2026-11-27 (as of 2026-11-25") :]
+    rows = [line.split() for line in signals.splitlines()[2:] if line.strip()]
+    assert sorted(row[0] for row in rows) == sorted(NIGHTLY_PATCHES["universe.symbols"])
+    assert {row[1] for row in rows} <= {"BUY", "SELL", "HOLD"}
     assert "Traceback" not in log
-    assert_day_ingested(run)
-
-
-def test_patch_config_helper_sets_list_items() -> None:
-    raw = patch_config(shipped_config(), {"scheduled_tasks.0.enabled": False, "universe.symbols": ["AAPL"]})
-    assert raw["scheduled_tasks"][0]["enabled"] is False
-    assert raw["universe"]["symbols"] == ["AAPL"]
+    bars = run.bars()
+    assert sorted(symbol for symbol, date, _ in bars if date == DAY) == sorted(NIGHTLY_PATCHES["universe.symbols"])

@@ -256,9 +256,14 @@ class Sheet:
         self._where = {name: (block, i) for names, block in self._blocks for i, name in enumerate(names)}
 
     def put(self, name: str, values: Any, rows: slice = slice(None)) -> None:
-        """Store backend values of one declared column for the long `rows` (default: all)."""
+        """Store backend values of one declared column for the long `rows` (default: all).
+
+        A ratio over a zero denominator (a flat Bollinger band, a zero-range bar) is undefined, not
+        infinite: non-finite values are stored as missing so no model ever sees an infinity.
+        """
         block, index = self._where[name]
-        block[index, rows] = self._engine.to_host(values)
+        host = np.asarray(self._engine.to_host(values), dtype=block.dtype)
+        block[index, rows] = np.where(np.isfinite(host), host, np.nan)
 
     def frame(self, keys: pd.DataFrame) -> pd.DataFrame:
         """The layout's `keys`, then every declared column: one row per bar in (symbol, date) order."""

@@ -44,7 +44,8 @@ close_{t-1} * exp(r_t) - amount, with amount = y_t * close_{t-1} (rounded to 4 d
 three symbols in four pay, with ex-dates every 60-66 sessions. Most symbols split when the traded
 close exceeds a per-symbol threshold of $400-600: on the next session (one later if that is an
 ex-date) a 2:1, 3:1 or 4:1 split divides the traded price by the ratio and multiplies volume and
-shares outstanding by it. The open is the previous close moved by an overnight gap; high and low
+shares outstanding by it; a close below $5 brings a 1-for-10 reverse split (ratio 0.1) the same
+way, so no symbol drifts into a penny stock. The open is the previous close moved by an overnight gap; high and low
 extend max/min(open, close) by random intraday ranges. Prices are rounded to cents with
 low <= min(open, close) <= max(open, close) <= high and every price >= 0.01.
 
@@ -94,6 +95,8 @@ CACHE_SIZE = 512
 _N_QUARTERS = HORIZON // 63 + 8
 _N_DIVIDENDS = HORIZON // 60 + 2
 _MAX_SPLITS = 32
+REVERSE_SPLIT_FLOOR = 5.0
+REVERSE_SPLIT_RATIO = 0.1
 _VOL_PHI = 0.985
 _VOL_SD = 0.45
 _T_DOF = 5.0
@@ -254,23 +257,28 @@ def _path(seed: int, planted_effect: float, symbol: str) -> _Path:
     econ = p0 * np.cumprod(np.exp(r) - y)  # price in original (pre-split) shares
     econ_prev = np.concatenate([[p0], econ[:-1]])
 
-    # Splits: the session after the traded close first exceeds the threshold.
+    # Splits: the session after the traded close first exceeds the threshold; a 1-for-10 reverse split
+    # the session after it first falls below REVERSE_SPLIT_FLOOR, as a listed company keeps its price up.
     factor = np.ones(H)
     split_idx: list[int] = []
     ratios: list[float] = []
     current, pos = 1.0, 0
     is_ex = np.zeros(H, dtype=bool)
     is_ex[ex_idx] = True
-    while splits_ever and len(split_idx) < _MAX_SPLITS:
-        above = econ[pos:] > split_threshold * current
-        if not above.any():
+    while len(split_idx) < _MAX_SPLITS:
+        traded = econ[pos:] / current
+        trigger = (traded < REVERSE_SPLIT_FLOOR) | ((traded > split_threshold) & splits_ever)
+        if not trigger.any():
             break
-        day = pos + int(above.argmax()) + 1
+        first = pos + int(trigger.argmax())
+        day = first + 1
         if day < H and is_ex[day]:
             day += 1
         if day >= H:
             break
-        ratio = float(split_ratios[len(split_idx)])
+        ratio = (
+            REVERSE_SPLIT_RATIO if econ[first] / current < REVERSE_SPLIT_FLOOR else float(split_ratios[len(split_idx)])
+        )
         current *= ratio
         factor[day:] = current
         split_idx.append(day)

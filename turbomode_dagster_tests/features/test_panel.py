@@ -217,3 +217,15 @@ def test_appending_future_bars_and_filings_changes_no_earlier_value():
     pd.testing.assert_frame_equal(earlier, past, check_exact=True)
     assert past["symbol"].nunique() == 4  # E lists after the cutoff
     assert past.iloc[:, 2:].notna().any().all()  # every column, fundamentals included, has values to compare
+
+
+def test_ratios_over_a_zero_denominator_are_missing_not_infinite() -> None:
+    """A flat stretch (zero Bollinger width, zero-range bars) must not hand a model an infinity."""
+    days = pd.bdate_range("2024-01-01", periods=60)
+    flat = pd.DataFrame(
+        {"symbol": "FLAT", "date": days, "open": 5.0, "high": 5.0, "low": 5.0, "close": 5.0, "volume": 1e5}
+    )
+    features = compute_features(flat)
+    numbers = features.select_dtypes("number").to_numpy(dtype=float)
+    assert not np.isinf(numbers).any()
+    assert features["bb_pct_b_20"].iloc[-1] != features["bb_pct_b_20"].iloc[-1]  # NaN

@@ -194,19 +194,23 @@ def test_split_days_jump_by_the_ratio_and_adjusted_prices_are_continuous(
 ) -> None:
     splits = history.splits
     assert len(splits) >= 3 and splits["symbol"].nunique() >= 3
-    assert set(splits["ratio"]) <= {2.0, 3.0, 4.0}
+    assert set(splits["ratio"]) <= {0.1, 2.0, 3.0, 4.0}
     assert splits["symbol"].nunique() < len(UNIVERSE)  # not every symbol splits
     close, volume = wide["close"], wide["volume"]
     position = {d: i for i, d in enumerate(close.index)}
     for split in splits.itertuples():
         i = position[split.date]
         before, after = close[split.symbol].iloc[i - 1], close[split.symbol].iloc[i]
-        assert before > 350  # triggered by a high traded price
+        if split.ratio < 1:
+            assert before < 5  # a 1-for-10 reverse split, triggered by a traded price below $5
+        else:
+            assert before > 350  # triggered by a high traded price
         assert 0.7 / split.ratio < after / before < 1.4 / split.ratio
         assert 0.7 < after * split.ratio / before < 1.4
         volume_before = volume[split.symbol].iloc[i - 20 : i].median()
         volume_after = volume[split.symbol].iloc[i : i + 20].median()
         assert volume_after / volume_before > split.ratio / 3
+    assert wide["close"].min().min() > 0.4, "reverse splits keep every symbol above penny-stock prices"
     jumps = np.log(wide["adjusted"]).diff().abs().max()
     assert jumps.max() < 0.45  # no split-sized jump survives adjustment (returns are clipped at 0.4)
 

@@ -1,0 +1,90 @@
+"""Task 3 as an asset: the overnight scan, predictions and signals for the next NYSE session.
+
+Partition D scores every universe symbol's bar of session D with the champion ensemble and replaces
+D's rows in TurboMode.db's `predictions` and `signals`, so a rerun leaves the tables as one run did.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from turbomode_dagster import calendar
+from turbomode_dagster.config import Settings, TaskId
+from turbomode_dagster.metadata import preview_table
+from turbomode_dagster.models.registry import load_ensemble
+from turbomode_dagster.partitions import trading_days
+from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.retries import retry_policy_for
+from turbomode_dagster.scanner import scan_session
+from turbomode_dagster.storage.turbomode_db import TurboModeDB
+
+GROUP = "scanner"
+
+
+def build_scanner_assets(settings: Settings) -> dg.AssetsDefinition:
+    """overnight_signals over session partitions."""
+
+    @dg.asset(
+        partitions_def=trading_days(settings.history.start_date),
+        group_name=GROUP,
+        kinds={"xgboost", "sqlite"},
+        deps=[dg.AssetKey("trained_ensemble")],
+        retry_policy=retry_policy_for(settings.task(TaskId.OVERNIGHT_SCANNER)),
+        description="Predictions (p_sell, p_hold, p_buy) and BUY/SELL/HOLD signals with confidence and "
+        "their top SHAP features for the next NYSE session, from the champion model; tables predictions "
+        "and signals in TurboMode.db.",
+    )
+    def overnight_signals(
+        context: dg.AssetExecutionContext, turbomode: TurboModeHome, feature_panel: pd.DataFrame
+    ) -> dg.MaterializeResult:
+        cfg = turbomode.settings()
+        day = context.partition_key
+        db = TurboModeDB.at_home(turbomode.path())
+        champion = db.champion()
+        if champion is None:
+            raise dg.Failure(
+                description=f"no champion model in {db.path}: train first (job run_orchestrator for {day}); "
+                "a trained model becomes champion only when it beats the class-prior baseline out of sample",
+                metadata={"models": dg.MetadataValue.json([m.model_version for m in db.models()])},
+                allow_retries=False,
+            )
+        target = calendar.next_session(day)
+        scan = scan_session(
+            feature_panel,
+            list(cfg.universe.symbols),
+            load_ensemble(Path(champion.artifact_path)),
+            champion.model_version,
+            day,
+            target,
+            cfg.scanner.min_probability,
+            cfg.scanner.top_features,
+        )
+        if scan.missing:
+            context.log.warning(f"no bar on {day} for {len(scan.missing)} symbol(s), not scored: {scan.missing}")
+        db.replace_scan(day, scan.predictions, scan.signals)
+        counts = scan.signals["signal"].value_counts().to_dict()
+        shown = scan.signals.assign(top_features=scan.signals["top_features"].map(_features_text))
+        shown = shown.sort_values("confidence", ascending=False)[["symbol", "signal", "confidence", "top_features"]]
+        return dg.MaterializeResult(
+            metadata={
+                "model_version": champion.model_version,
+                "as_of_date": day,
+                "target_date": target,
+                "signals": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
+                "symbols_scored": len(scan.predictions),
+                "symbols_missing": dg.MetadataValue.json(scan.missing),
+                "preview": preview_table(
+                    shown.sort_values("confidence", ascending=False)[
+                        ["symbol", "signal", "confidence", "top_features"]
+                    ],
+                    20,
+                ),
+            }
+        )
+
+    return overnight_signals
+
+
+def _features_text(features: list[dict]) -> str:
+    return ", ".join(f"{f['feature']} {f['contribution']:+.3f}" for f in features)

@@ -1,0 +1,192 @@
+"""Base learners: what each one is (`LearnerSpec`), the default family of eight, and how to fit one.
+
+A spec names an XGBoost configuration (`kind="xgboost"`) or any scikit-learn-API classifier by dotted
+import path (`kind="lightgbm.LGBMClassifier"`). XGBoost reads NaN as missing; other classifiers get a
+median imputer in front. Every fit uses balanced sample weights against class imbalance and a fixed seed.
+A spec may cap its training rows (`max_rows`, a seeded sample without replacement): the learners whose
+cost per row is highest (exact, approx, DART, coordinate-descent linear) or that bag anyway (the two
+forests) stay bounded however long the history grows, and the cap adds bagging-style diversity.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.base import ClassifierMixin
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import has_fit_parameter
+
+from turbomode_dagster.models import N_CLASSES
+
+XGBOOST = "xgboost"
+DEFAULT_THREADS = 2
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """One base learner: a unique name, an XGBoost or dotted-path kind, its parameters, a row cap."""
+
+    name: str
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    max_rows: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (part of the model version hash and the manifest)."""
+        return {"name": self.name, "kind": self.kind, "params": dict(self.params), "max_rows": self.max_rows}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> LearnerSpec:
+        """The inverse of `to_dict`."""
+        return cls(raw["name"], raw["kind"], dict(raw["params"]), raw.get("max_rows"))
+
+
+def _xgb(name: str, max_rows: int | None = None, **params: Any) -> LearnerSpec:
+    """An XGBoost spec on the shared thread budget."""
+    return LearnerSpec(name, XGBOOST, {"n_jobs": DEFAULT_THREADS, **params}, max_rows)
+
+
+# Diverse by construction: three tree-construction algorithms, dropout boosting, a linear booster,
+# a bagged forest, extremely randomised trees and a stump-like learner. Sizes keep one fit of all
+# eight on ~200k rows x 50 features to about half a minute on two cores.
+DEFAULT_LEARNERS: tuple[LearnerSpec, ...] = (
+    _xgb(
+        "xgb_hist",
+        tree_method="hist",
+        n_estimators=60,
+        learning_rate=0.1,
+        max_depth=4,
+        min_child_weight=20,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        max_bin=64,
+    ),
+    _xgb(
+        "xgb_approx",
+        max_rows=8_000,
+        tree_method="approx",
+        n_estimators=15,
+        learning_rate=0.2,
+        max_depth=3,
+        subsample=0.8,
+        colsample_bynode=0.7,
+        max_bin=64,
+    ),
+    _xgb(
+        "xgb_exact",
+        max_rows=8_000,
+        tree_method="exact",
+        n_estimators=15,
+        learning_rate=0.2,
+        max_depth=3,
+        subsample=0.7,
+        colsample_bytree=0.5,
+    ),
+    _xgb(
+        "xgb_dart",
+        max_rows=8_000,
+        booster="dart",
+        tree_method="hist",
+        n_estimators=15,
+        learning_rate=0.2,
+        max_depth=3,
+        rate_drop=0.1,
+        skip_drop=0.5,
+    ),
+    # coord_descent, not the default shotgun updater: shotgun's hogwild updates are not reproducible.
+    _xgb(
+        "xgb_linear",
+        max_rows=50_000,
+        booster="gblinear",
+        updater="coord_descent",
+        n_estimators=20,
+        learning_rate=0.5,
+    ),
+    _xgb(
+        "xgb_rf",
+        max_rows=100_000,
+        tree_method="hist",
+        n_estimators=1,
+        num_parallel_tree=25,
+        learning_rate=1.0,
+        max_depth=6,
+        min_child_weight=10,
+        subsample=0.632,
+        colsample_bynode=0.5,
+    ),
+    LearnerSpec(
+        "extra_trees",
+        "sklearn.ensemble.ExtraTreesClassifier",
+        {"n_estimators": 30, "max_depth": 7, "min_samples_leaf": 100, "max_features": 0.2, "n_jobs": DEFAULT_THREADS},
+        max_rows=100_000,
+    ),
+    _xgb("xgb_shallow", tree_method="hist", n_estimators=30, learning_rate=0.2, max_depth=2, max_bin=64),
+)
+
+
+def with_threads(specs: tuple[LearnerSpec, ...], threads: int) -> tuple[LearnerSpec, ...]:
+    """The same specs with every learner's thread count (`n_jobs`) set to `threads`."""
+    return tuple(replace(spec, params={**spec.params, "n_jobs": threads}) for spec in specs)
+
+
+def build_learner(spec: LearnerSpec, seed: int) -> ClassifierMixin:
+    """An unfitted estimator for `spec`, seeded with `seed` (which overrides any seed in the params)."""
+    if spec.kind == XGBOOST:
+        return xgb.XGBClassifier(**{**spec.params, "objective": "multi:softprob", "random_state": seed})
+    module_name, _, class_name = spec.kind.rpartition(".")
+    if not module_name:
+        raise ValueError(f"learner {spec.name!r}: kind must be 'xgboost' or a dotted path, got {spec.kind!r}")
+    estimator = getattr(importlib.import_module(module_name), class_name)(**spec.params)
+    if "random_state" in estimator.get_params():
+        estimator.set_params(random_state=seed)
+    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("model", estimator)])
+
+
+def fit_learner(spec: LearnerSpec, features: pd.DataFrame, labels: np.ndarray, seed: int) -> ClassifierMixin:
+    """Fit `spec` on (a seeded row sample of) the data with balanced class weights; return the model."""
+    labels = np.asarray(labels)
+    if spec.max_rows is not None and len(labels) > spec.max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(len(labels), spec.max_rows, replace=False))
+        features, labels = features.iloc[rows], labels[rows]
+    present = np.unique(labels)
+    if not np.array_equal(present, np.arange(N_CLASSES)):
+        raise ValueError(
+            f"learner {spec.name!r}: training data must hold every class 0..{N_CLASSES - 1}, got {present}"
+        )
+    weights = compute_sample_weight("balanced", labels)
+    model = build_learner(spec, seed)
+    model.fit(features, labels, **_weight_argument(model, weights))
+    if isinstance(model, Pipeline) and "n_jobs" in model.steps[-1][1].get_params():
+        # scikit-learn forests add tree outputs in thread-completion order; one prediction thread keeps
+        # probabilities bit-for-bit reproducible.
+        model.steps[-1][1].set_params(n_jobs=1)
+    return model
+
+
+def _weight_argument(model: ClassifierMixin, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """The fit keyword that passes sample weights, or none for a classifier that takes no weights."""
+    if isinstance(model, Pipeline):
+        final = model.steps[-1]
+        return {f"{final[0]}__sample_weight": weights} if has_fit_parameter(final[1], "sample_weight") else {}
+    return {"sample_weight": weights}
+
+
+def learner_proba(model: ClassifierMixin, features: pd.DataFrame) -> np.ndarray:
+    """Class probabilities (n x 3, float64, rows summing to 1) from a fitted base learner."""
+    proba = np.asarray(model.predict_proba(features), dtype=np.float64)
+    if proba.shape[1] != N_CLASSES:
+        raise ValueError(f"expected {N_CLASSES} probability columns, got {proba.shape[1]}")
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def is_xgboost(model: object) -> bool:
+    """Whether a fitted learner is an XGBoost model (native TreeSHAP and save_model apply)."""
+    return isinstance(model, xgb.XGBModel)

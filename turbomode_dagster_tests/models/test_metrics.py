@@ -1,0 +1,106 @@
+"""Metrics against independent computations (scipy, closed forms) and the two baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from turbomode_dagster.models.metrics import (
+    ALWAYS_HOLD,
+    CLASS_PRIOR,
+    class_prior,
+    classification_metrics,
+    metrics_table,
+    newey_west_se,
+    per_date_rank_ic,
+    pooled_rank_ic,
+)
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    n_dates, n_names = 40, 12
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(pd.bdate_range("2022-01-03", periods=n_dates).values, n_names),
+            "symbol": np.tile([f"S{i}" for i in range(n_names)], n_dates),
+            "fwd_return": rng.normal(0, 0.02, n_dates * n_names),
+        }
+    )
+    frame["label"] = np.select([frame["fwd_return"] < -0.01, frame["fwd_return"] > 0.01], [0, 2], 1)
+    return frame
+
+
+def one_hot(labels: np.ndarray, sharp: float = 0.98) -> np.ndarray:
+    proba = np.full((len(labels), 3), (1 - sharp) / 2)
+    proba[np.arange(len(labels)), labels] = sharp
+    return proba
+
+
+def test_perfect_predictor_scores_perfectly(rows):
+    labels = rows["label"].to_numpy()
+    result = classification_metrics(
+        one_hot(labels), labels, rows["fwd_return"].to_numpy(), rows["date"].to_numpy(), horizon=5
+    )
+    assert result["balanced_accuracy"] == 1.0
+    assert result["macro_f1"] == 1.0
+    assert result["auc_ovr"] == 1.0
+    assert result["log_loss"] == pytest.approx(-np.log(0.98))
+    assert result["rank_ic"] > 0.7
+    assert result["n_samples"] == len(rows) and result["n_dates"] == 40
+
+
+def test_rank_ic_matches_scipy_per_date_and_pooled(rows):
+    score = np.random.default_rng(2).normal(size=len(rows)) + 30 * rows["fwd_return"].to_numpy()
+    daily = per_date_rank_ic(score, rows["fwd_return"].to_numpy(), rows["date"].to_numpy())
+    expected = [
+        spearmanr(g["s"], g["r"]).statistic for _, g in rows.assign(s=score, r=rows["fwd_return"]).groupby("date")
+    ]
+    assert np.allclose(daily.to_numpy(), expected)
+    assert pooled_rank_ic(score, rows["fwd_return"].to_numpy()) == pytest.approx(
+        spearmanr(score, rows["fwd_return"]).statistic
+    )
+
+
+def test_constant_score_has_no_rank_ic(rows):
+    constant = np.zeros(len(rows))
+    assert per_date_rank_ic(constant, rows["fwd_return"].to_numpy(), rows["date"].to_numpy()).empty
+    assert np.isnan(pooled_rank_ic(constant, rows["fwd_return"].to_numpy()))
+
+
+def test_newey_west_without_lags_is_the_plain_standard_error():
+    values = np.random.default_rng(3).normal(size=50)
+    assert newey_west_se(values, 0) == pytest.approx(values.std() / np.sqrt(50))
+    trending = np.repeat(values[:10], 5)
+    assert newey_west_se(trending, 4) > newey_west_se(trending, 0)
+
+
+def test_class_prior_log_loss_is_the_label_entropy(rows):
+    labels = rows["label"].to_numpy()
+    prior = class_prior(labels)
+    result = classification_metrics(
+        np.tile(prior, (len(labels), 1)), labels, rows["fwd_return"].to_numpy(), rows["date"].to_numpy(), 5
+    )
+    assert result["log_loss"] == pytest.approx(-(prior * np.log(prior)).sum())
+    assert result["auc_ovr"] == 0.5
+    assert np.isnan(result["rank_ic"])
+
+
+def test_metrics_table_adds_both_baselines_on_the_same_rows(rows):
+    labels = rows["label"].to_numpy()
+    oof = rows[["symbol", "date"]].assign(model="good", fold=np.where(np.arange(len(rows)) < 240, 0, 1))
+    proba = pd.DataFrame(one_hot(labels, 0.9), columns=["p_sell", "p_hold", "p_buy"])
+    oof = pd.concat([oof, proba], axis=1)
+    priors = pd.DataFrame([[0.3, 0.4, 0.3], [0.2, 0.6, 0.2]], columns=["p_sell", "p_hold", "p_buy"])
+    table = metrics_table(oof, rows, priors, horizon=5)
+    assert list(table.index) == ["good", ALWAYS_HOLD, CLASS_PRIOR]
+    assert (table["n_samples"] == len(rows)).all()
+    assert table.loc[ALWAYS_HOLD, "balanced_accuracy"] == pytest.approx(1 / 3)
+    first = labels[:240]
+    expected_first = -np.log(np.array([0.3, 0.4, 0.3])[first])
+    expected = np.concatenate([expected_first, -np.log(np.array([0.2, 0.6, 0.2])[labels[240:]])]).mean()
+    assert table.loc[CLASS_PRIOR, "log_loss"] == pytest.approx(expected)
+    assert table.loc["good", "log_loss"] < table.loc[CLASS_PRIOR, "log_loss"] < table.loc[ALWAYS_HOLD, "log_loss"]
