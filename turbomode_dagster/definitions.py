@@ -8,12 +8,18 @@ from turbomode_dagster.assets.features import build_feature_assets
 from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.assets.models import build_model_assets
 from turbomode_dagster.assets.scanner import build_scanner_assets
-from turbomode_dagster.config import Settings, settings, turbomode_home
+from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
 from turbomode_dagster.jobs import TASK_GROUPS, task_job
 from turbomode_dagster.resources import TurboModeHome
 from turbomode_dagster.schedules import partitioned_schedule
 from turbomode_dagster.sources.factory import build_chain
 from turbomode_dagster.storage.parquet_io import ParquetIOManager
+
+# What each task waits for: the asset its upstream task materialises for the session.
+UPSTREAM = {
+    TaskId.ORCHESTRATOR: dg.AssetKey("daily_bars"),
+    TaskId.OVERNIGHT_SCANNER: dg.AssetKey("trained_ensemble"),
+}
 
 
 def build_definitions(cfg: Settings) -> dg.Definitions:
@@ -27,7 +33,7 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
             build_scanner_assets(cfg),
         ],
         jobs=list(jobs.values()),
-        schedules=[partitioned_schedule(cfg.task(task), cfg, job) for task, job in jobs.items()],
+        schedules=[partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task)) for task, job in jobs.items()],
         resources={
             "turbomode": TurboModeHome(),
             "source_chain": build_chain(cfg, turbomode_home()),

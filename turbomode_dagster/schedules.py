@@ -43,9 +43,17 @@ def skip_reason(task: ScheduledTask, settings: Settings, tick: dt.datetime, now:
 
 
 def partitioned_schedule(
-    task: ScheduledTask, settings: Settings, job: dg.UnresolvedAssetJobDefinition
+    task: ScheduledTask,
+    settings: Settings,
+    job: dg.UnresolvedAssetJobDefinition,
+    upstream: dg.AssetKey | None = None,
 ) -> dg.ScheduleDefinition:
-    """A schedule that requests the session partition its tick follows."""
+    """A schedule that requests the session partition its tick follows, once `upstream` has it.
+
+    The seed's tasks wait for their dependency (training for ingestion, the scan for training): a
+    tick whose session the upstream asset has not materialised yet is skipped with a reason rather
+    than run on yesterday's data.
+    """
 
     @dg.schedule(
         name=f"{task.function_name}_schedule",
@@ -57,7 +65,15 @@ def partitioned_schedule(
         f"{settings.global_settings.timezone}, targeting the session the tick follows.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
-        return evaluate_tick(task, settings, context.scheduled_execution_time)
+        request = evaluate_tick(task, settings, context.scheduled_execution_time)
+        if upstream is None or isinstance(request, dg.SkipReason):
+            return request
+        if request.partition_key not in context.instance.get_materialized_partitions(upstream):
+            return dg.SkipReason(
+                f"{upstream.to_user_string()} has no materialisation for {request.partition_key} yet: "
+                f"its task has not finished; launch {task.function_name} for that partition once it has"
+            )
+        return request
 
     return _schedule
 
