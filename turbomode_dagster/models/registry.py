@@ -41,6 +41,7 @@ META_FILE = "meta.json"
 ARTIFACT_FORMAT = 1
 VERSION_PREFIX = "tm-"
 VERSION_HEX = 12
+MIN_IC_T = 2.0  # the ensemble's rank IC must exceed this many standard errors to be promoted
 
 
 def data_fingerprint(samples: pd.DataFrame) -> str:
@@ -126,6 +127,8 @@ class PromotionDecision:
     class_prior_log_loss: float
     champion_version: str | None
     champion_log_loss: float | None
+    rank_ic: float
+    rank_ic_se: float
 
     def to_dict(self) -> dict[str, Any]:
         """The decision as JSON-ready data (stored in model_registry.promotion_decision)."""
@@ -135,20 +138,27 @@ class PromotionDecision:
 def decide_promotion(
     version: str, metrics: dict[str, dict[str, float]], champion: ModelRecord | None
 ) -> PromotionDecision:
-    """Apply the promotion rule to a candidate's metrics (by model name) against the champion's."""
+    """Apply the promotion rule to a candidate's metrics (by model name) against the champion's.
+
+    Beyond the log-loss rule, the ensemble's rank IC must be positive at MIN_IC_T Newey-West standard
+    errors: volatility clustering lets a model forecast the size of a move (and so beat the class
+    prior's log loss) with no idea of its direction, and such a model would emit BUY/SELL noise.
+    """
     loss = _log_loss(metrics, ENSEMBLE)
     prior = _log_loss(metrics, CLASS_PRIOR)
+    ic, ic_se = (float(metrics.get(ENSEMBLE, {}).get(k) or math.nan) for k in ("rank_ic", "rank_ic_se"))
     incumbent = None if champion is None else champion.model_version
     incumbent_loss = None if champion is None else _log_loss(champion.metrics, ENSEMBLE)
 
     def decision(promote: bool, reason: str) -> PromotionDecision:
-        """The decision with this call's numbers attached."""
-        return PromotionDecision(version, promote, reason, loss, prior, incumbent, incumbent_loss)
+        return PromotionDecision(version, promote, reason, loss, prior, incumbent, incumbent_loss, ic, ic_se)
 
     if incumbent == version:
         return decision(True, "already the champion")
     if not loss < prior:
         return decision(False, f"log loss {loss:.6f} does not beat the class prior's {prior:.6f}")
+    if not ic > MIN_IC_T * ic_se:
+        return decision(False, f"rank IC {ic:.4f} is not above {MIN_IC_T} standard errors ({ic_se:.4f}): no direction")
     if incumbent_loss is not None and loss > incumbent_loss:
         return decision(False, f"log loss {loss:.6f} is worse than champion {incumbent}'s {incumbent_loss:.6f}")
     if incumbent is None:

@@ -5,6 +5,9 @@ up to t: `alpha` (an i.i.d. draw), `momentum` (the past five days' return), `vol
 days' standard deviation) and `noise`. With `effect` > 0 the next day's return gets
 `effect * 1% * alpha`, so `alpha` predicts the forward return; with `effect` = 0 no feature does.
 `leak=True` adds a `leak` column equal to the forward return itself.
+
+`auc_tolerance` is how far from 0.5 a chance AUC may stray on a given set of labels; the honesty tests
+on this panel and on the built-in sample market both use it.
 """
 
 from __future__ import annotations
@@ -54,3 +57,16 @@ def synthetic_samples(
         frame["leak"] = frame["fwd_return"]
     features = ["alpha", "momentum", "volatility", "noise", *(["leak"] if leak else [])]
     return frame[["symbol", "date", *features, "fwd_return", "label"]]
+
+
+def auc_tolerance(labels: np.ndarray, horizon: int) -> float:
+    """Three standard errors of a chance AUC: Hanley-McNeil per class (the macro mean's SE is at most
+    the largest), inflated by sqrt(horizon) because overlapping label windows make neighbouring dates'
+    labels of a symbol correlated (a design effect of about `horizon`). `labels` may hold the three
+    classes or any other set of at least two values (a binary target, say)."""
+    labels = np.asarray(labels)
+    errors = []
+    for k in np.unique(labels):
+        positives, negatives = np.sum(labels == k), np.sum(labels != k)
+        errors.append(np.sqrt((positives + negatives + 1) / (12 * positives * negatives)))
+    return 3 * np.sqrt(horizon) * max(errors)

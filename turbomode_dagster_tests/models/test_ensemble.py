@@ -12,7 +12,7 @@ from turbomode_dagster.models.ensemble import ENSEMBLE, model_probabilities, pre
 from turbomode_dagster.models.learners import XGBOOST, LearnerSpec
 from turbomode_dagster.models.metrics import ALWAYS_HOLD, CLASS_PRIOR, ovr_auc
 from turbomode_dagster.models.validation import date_axis
-from turbomode_dagster_tests.models.synthetic import synthetic_samples
+from turbomode_dagster_tests.models.synthetic import auc_tolerance, synthetic_samples
 
 HORIZON = 5
 SPECS = (
@@ -45,17 +45,6 @@ def null_run(null_panel):
 @pytest.fixture(scope="module")
 def planted_run():
     return train(synthetic_samples(effect=1.0, horizon=HORIZON, seed=12))
-
-
-def auc_tolerance(labels: np.ndarray, horizon: int) -> float:
-    """Three standard errors of a chance AUC: Hanley-McNeil per class (the macro mean's SE is at most
-    the largest), inflated by sqrt(horizon) because overlapping label windows make neighbouring dates'
-    labels of a symbol correlated (a design effect of about `horizon`)."""
-    errors = []
-    for k in range(3):
-        positives, negatives = np.sum(labels == k), np.sum(labels != k)
-        errors.append(np.sqrt((positives + negatives + 1) / (12 * positives * negatives)))
-    return 3 * np.sqrt(horizon) * max(errors)
 
 
 def test_oof_frame_covers_each_validation_row_once_per_model(null_run, null_panel):

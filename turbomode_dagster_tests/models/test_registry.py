@@ -119,9 +119,9 @@ def test_publishing_twice_keeps_one_row_and_the_same_files(runs, samples, tmp_pa
     assert row.metrics[ENSEMBLE]["log_loss"] == pytest.approx(runs[0].metrics.loc[ENSEMBLE, "log_loss"])
 
 
-def register(db: TurboModeDB, version: str, loss: float, prior: float = 1.0) -> None:
-    """A registry row whose metrics carry only what the promotion rule reads."""
-    metrics = {ENSEMBLE: {"log_loss": loss}, CLASS_PRIOR: {"log_loss": prior}}
+def register(db: TurboModeDB, version: str, loss: float, prior: float = 1.0, ic: float = 0.05) -> None:
+    """A registry row whose metrics carry only what the promotion rule reads (rank IC SE 0.01)."""
+    metrics = {ENSEMBLE: {"log_loss": loss, "rank_ic": ic, "rank_ic_se": 0.01}, CLASS_PRIOR: {"log_loss": prior}}
     db.upsert_model(ModelRecord(version, "2026-11-25T00:00:00", "challenger", "f", [], {}, metrics, "/m"))
 
 
@@ -135,6 +135,11 @@ def test_promotion_rule(tmp_path):
     decision = registry.promote(db, "tm-worse-than-prior")
     assert not decision.promote and "class prior" in decision.reason
     assert statuses(db) == {"tm-worse-than-prior": "challenger"}
+
+    register(db, "tm-no-direction", 0.9, ic=0.015)
+    decision = registry.promote(db, "tm-no-direction")
+    assert not decision.promote and "rank IC 0.0150" in decision.reason and decision.rank_ic_se == 0.01
+    assert statuses(db)["tm-no-direction"] == "challenger"
 
     register(db, "tm-first", 0.95)
     decision = registry.promote(db, "tm-first")
@@ -151,6 +156,7 @@ def test_promotion_rule(tmp_path):
     assert decision.promote and decision.champion_version == "tm-first"
     assert statuses(db) == {
         "tm-worse-than-prior": "challenger",
+        "tm-no-direction": "challenger",
         "tm-first": "retired",
         "tm-worse-than-champion": "challenger",
         "tm-better": "champion",

@@ -1,0 +1,261 @@
+"""The training and scanner assets, materialised after ingestion and features on the built-in sample market.
+
+One night (2026-11-25, the Wednesday before Thanksgiving) on six symbols from 2024-06-03 with the
+sample's planted effect at 1.0, which earns a champion at this size. The module trains once for the
+night and once more to prove retraining is idempotent; the reruns (scanner alone, then training
+alone) run with the read-write Master DB handle refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from turbomode_dagster.assets.features import build_feature_assets
+from turbomode_dagster.assets.market_data import build_market_data_assets
+from turbomode_dagster.assets.models import build_model_assets
+from turbomode_dagster.assets.scanner import build_scanner_assets
+from turbomode_dagster.config import Settings, load_settings
+from turbomode_dagster.features import FEATURE_COLUMNS
+from turbomode_dagster.models.registry import MANIFEST, META_FILE, artifact_dir
+from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.sources.sample import SampleSource
+from turbomode_dagster.storage.parquet_io import ParquetIOManager
+from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
+from turbomode_dagster_tests.conftest import dump_tables, read_table, write_config
+
+DAY = "2026-11-25"
+NEXT_SESSION = "2026-11-27"  # Thanksgiving (2026-11-26) is a holiday
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "KO"]
+LEARNERS = [
+    {"name": "hist", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3, "n_jobs": 1}},
+    {
+        "name": "linear",
+        "kind": "xgboost",
+        "params": {"booster": "gblinear", "updater": "coord_descent", "n_estimators": 10, "n_jobs": 1},
+    },
+]
+PATCHES = {
+    "universe.symbols": SYMBOLS,
+    "history.start_date": "2024-06-03",
+    "sources.order": ["sample"],
+    "sources.sample.planted_effect": 1.0,
+    "models.learners": LEARNERS,
+    "models.n_folds": 3,
+    "models.shap_rows": 200,
+}
+TRAINING = ["trained_ensemble", "oof_predictions"]
+
+
+@dataclass
+class Night:
+    """The home after each step, and what each materialisation returned."""
+
+    home: Path
+    settings: Settings
+    config: Path
+    first: dg.ExecuteInProcessResult
+    after_first: dict[str, list[tuple]]
+    artifacts_first: dict[str, bytes]
+    scan_again: dg.ExecuteInProcessResult
+    after_scan_again: dict[str, list[tuple]]
+    train_again: dg.ExecuteInProcessResult
+    after_train_again: dict[str, list[tuple]]
+    artifacts_again: dict[str, bytes]
+
+    @property
+    def db(self) -> Path:
+        return turbomode_db_path(self.home)
+
+
+def all_assets(settings: Settings) -> list:
+    return [
+        build_market_data_assets(settings),
+        *build_feature_assets(settings),
+        build_model_assets(settings),
+        build_scanner_assets(settings),
+    ]
+
+
+def resources(home: Path, config: Path) -> dict:
+    return {
+        "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
+        "source_chain": SourceChain([SampleSource(seed=7, planted_effect=1.0)]),
+        "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
+    }
+
+
+def artifact_bytes(home: Path) -> dict[str, bytes]:
+    """Every file under home/models, by relative path."""
+    root = home / "models"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def refuse_master_writes(self):
+    raise AssertionError("a model or scanner asset asked for a read-write Master DB handle")
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
+    root = tmp_path_factory.mktemp("night")
+    home = root / "home"
+    home.mkdir()
+    config = write_config(root / "config.json", PATCHES)
+    settings = load_settings(config)
+    assets = all_assets(settings)
+    first = dg.materialize(assets, resources=resources(home, config), partition_key=DAY)
+    assert first.success
+    after_first, artifacts_first = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TurboModeHome, "market_writer", refuse_master_writes)
+        scan_again = dg.materialize(
+            assets, resources=resources(home, config), partition_key=DAY, selection=["overnight_signals"]
+        )
+        after_scan_again = dump_tables(turbomode_db_path(home))
+        train_again = dg.materialize(assets, resources=resources(home, config), partition_key=DAY, selection=TRAINING)
+    return Night(
+        home,
+        settings,
+        config,
+        first,
+        after_first,
+        artifacts_first,
+        scan_again,
+        after_scan_again,
+        train_again,
+        dump_tables(turbomode_db_path(home)),
+        artifact_bytes(home),
+    )
+
+
+def metadata(result: dg.ExecuteInProcessResult, node: str, asset: str) -> dict:
+    events = [e for e in result.asset_materializations_for_node(node) if e.asset_key == dg.AssetKey(asset)]
+    assert len(events) == 1
+    return {k: v.value for k, v in events[0].metadata.items()}
+
+
+def test_training_registers_one_champion_with_its_record(night):
+    registry = read_table(night.db, "model_registry")
+    assert len(registry) == 1
+    champion = TurboModeDB(night.db).champion()
+    assert champion is not None and champion.model_version == registry["model_version"][0]
+    assert len(champion.data_fingerprint) == 64 and int(champion.data_fingerprint, 16) >= 0
+    assert champion.feature_list == list(FEATURE_COLUMNS)
+    assert [learner["name"] for learner in champion.parameters["learners"]] == ["hist", "linear"]
+    assert champion.parameters["n_folds"] == 3 and champion.parameters["horizon"] == 5
+    assert {"hist", "linear", "ensemble", "always_hold", "class_prior"} <= set(champion.metrics)
+    assert champion.metrics["ensemble"]["log_loss"] < champion.metrics["class_prior"]["log_loss"]
+    assert champion.promotion_decision["promote"] is True
+    meta = metadata(night.first, "model_training", "trained_ensemble")
+    assert meta["model_version"] == champion.model_version and meta["status"] == "champion"
+
+
+def test_training_run_shap_log_and_artifacts_are_recorded(night):
+    champion = TurboModeDB(night.db).champion()
+    runs = read_table(night.db, "training_runs")
+    first = runs[runs["run_id"] == night.first.run_id]
+    assert list(first["status"]) == ["succeeded"]
+    samples = pd.read_parquet(night.home / "assets" / "training_samples" / f"{DAY}.parquet")
+    assert int(first["sample_count"].iloc[0]) == len(samples) > 0
+    assert first["model_version"].iloc[0] == champion.model_version
+    assert set(json.loads(first["metrics"].iloc[0])) >= {"ensemble", "always_hold", "class_prior"}
+
+    shap = read_table(night.db, "shap_logs")
+    assert len(shap) and set(shap["model_version"]) == {champion.model_version}
+    assert set(shap["model_name"]) == {"hist", "linear"}
+    assert set(shap["class_label"]) == {"SELL", "HOLD", "BUY"}
+
+    directory = artifact_dir(night.home, champion.model_version)
+    assert Path(champion.artifact_path) == directory
+    for name in (MANIFEST, META_FILE, "base/hist.json", "base/linear.json"):
+        assert (directory / name).is_file(), name
+    assert json.loads((directory / MANIFEST).read_text())["model_version"] == champion.model_version
+
+
+def test_oof_predictions_are_stored_per_partition(night):
+    oof = pd.read_parquet(night.home / "assets" / "oof_predictions" / f"{DAY}.parquet")
+    assert {"hist", "linear", "ensemble"} == set(oof["model"])
+    assert list(oof.columns) == ["symbol", "date", "model", "fold", "p_sell", "p_hold", "p_buy"]
+    assert set(oof["symbol"]) == set(SYMBOLS)
+    assert (night.home / "assets" / "trained_ensemble" / f"{DAY}.parquet").is_file()
+
+
+def test_the_scan_targets_the_next_session_for_every_symbol(night):
+    champion = TurboModeDB(night.db).champion()
+    for table in ("predictions", "signals"):
+        rows = TurboModeDB(night.db).read_table(table)
+        assert sorted(rows["symbol"]) == sorted(SYMBOLS), table
+        assert set(rows["as_of_date"]) == {DAY}, table
+        assert set(rows["target_date"]) == {NEXT_SESSION}, table
+        assert set(rows["model_version"]) == {champion.model_version}, table
+    signals = TurboModeDB(night.db).read_table("signals")
+    assert set(signals["signal"]) <= {"BUY", "SELL", "HOLD"}
+    assert all(len(json.loads(f)) == night.settings.scanner.top_features for f in signals["top_features"])
+    meta = metadata(night.first, "overnight_signals", "overnight_signals")
+    assert meta["target_date"] == NEXT_SESSION and meta["symbols_scored"] == len(SYMBOLS)
+
+
+def test_scanning_again_leaves_the_tables_identical(night):
+    assert night.scan_again.success
+    assert night.after_scan_again["predictions"]  # not two empty dumps
+    assert night.after_scan_again == night.after_first
+
+
+def test_training_again_on_the_same_inputs_changes_no_model(night):
+    assert night.train_again.success
+    version = metadata(night.first, "model_training", "trained_ensemble")["model_version"]
+    assert metadata(night.train_again, "model_training", "trained_ensemble")["model_version"] == version
+    assert night.artifacts_again == night.artifacts_first
+    assert any(path.startswith(f"{version}/") for path in night.artifacts_first)
+    for table in ("model_registry", "shap_logs", "predictions", "signals"):
+        assert night.after_train_again[table] == night.after_first[table], table
+    runs = read_table(night.db, "training_runs")
+    assert sorted(runs["run_id"]) == sorted([night.first.run_id, night.train_again.run_id])
+    assert set(runs["status"]) == {"succeeded"} and set(runs["model_version"]) == {version}
+
+
+def test_model_and_scanner_assets_never_open_the_master_db_for_writing(night):
+    """The reruns above ran with TurboModeHome.market_writer raising; both succeeded, and they did run."""
+    assert night.scan_again.success and night.train_again.success
+    assert [e.asset_key for e in night.scan_again.get_asset_materialization_events()] == [
+        dg.AssetKey("overnight_signals")
+    ]
+    materialised = {e.asset_key for e in night.train_again.get_asset_materialization_events()}
+    assert materialised == {dg.AssetKey(key) for key in TRAINING}
+
+
+def test_the_scanner_without_a_champion_fails_once_and_says_so(night, tmp_path):
+    """A fresh home: the night's feature panel is there, TurboMode.db has no model. The scanner has a
+    retry policy, so 'does not retry' is a property of the failure it raises."""
+    home = tmp_path / "fresh"
+    panel = home / "assets" / "feature_panel" / f"{DAY}.parquet"
+    panel.parent.mkdir(parents=True)
+    shutil.copy(night.home / "assets" / "feature_panel" / f"{DAY}.parquet", panel)
+    TurboModeDB.at_home(home).connect_read_write().close()  # migrated, empty
+    scanner = build_scanner_assets(night.settings)
+    assert scanner.op.retry_policy is not None and scanner.op.retry_policy.max_retries > 0
+    result = dg.materialize(
+        all_assets(night.settings),
+        resources=resources(home, night.config),
+        partition_key=DAY,
+        selection=["overnight_signals"],
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = result.get_step_failure_events()
+    assert len(failures) == 1
+    data = failures[0].step_failure_data
+    assert "no champion" in data.user_failure_data.description
+    assert "no champion" in data.error.message
+    assert result.retry_attempts_for_node("overnight_signals") == 0
+    kinds = {event.event_type_value for event in result.all_events}
+    assert "STEP_UP_FOR_RETRY" not in kinds and "STEP_RESTARTED" not in kinds
+    assert TurboModeDB.at_home(home).read_table("predictions").empty
+    assert TurboModeDB.at_home(home).read_table("signals").empty
