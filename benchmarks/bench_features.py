@@ -22,8 +22,6 @@ walk with late listings and early delistings; `--source sample` uses the project
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import gc
 import itertools
 import json
@@ -38,80 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import talib
+from panels import sample_market, size_arguments, symbol_counts, synthetic_market
 
 from turbomode_dagster.features import compute_features, resolve_backend, talib_indicators
 from turbomode_dagster.features.backend import load_engine
 from turbomode_dagster.features.indicators import TALIB_SUBSET, talib_subset
 from turbomode_dagster.features.panel import Layout
 
-SECTORS = ("Technology", "Health Care", "Financials", "Energy", "Industrials", "Utilities", "Materials")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "features.json"
-
-
-def synthetic_market(symbols: int, sessions: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Bars, sectors and quarterly fundamentals of a random-walk market, one vectorised draw per field.
-
-    One symbol in ten lists late (first bar in the first half) and one in twenty delists early.
-    """
-    rng = np.random.default_rng(seed)
-    dates = pd.bdate_range("2015-01-02", periods=sessions)
-    names = np.array([f"S{i:04d}" for i in range(symbols)], dtype=object)
-    vol = rng.uniform(0.01, 0.03, (symbols, 1))
-    close = rng.uniform(10, 300, (symbols, 1)) * np.exp(
-        np.cumsum(rng.normal(0.0003, 1.0, (symbols, sessions)) * vol, axis=1)
-    )
-    open_ = close * np.exp(rng.normal(0, 0.3, close.shape) * vol)
-    high = np.maximum(open_, close) * (1 + rng.uniform(0, 1, close.shape) * vol)
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 1, close.shape) * vol)
-    volume = np.round(rng.lognormal(13, 0.5, (symbols, 1)) * rng.lognormal(0, 0.4, close.shape))
-    first = np.where(rng.random(symbols) < 0.1, rng.integers(0, sessions // 2, symbols), 0)
-    last = np.where(rng.random(symbols) < 0.05, rng.integers(sessions // 2, sessions, symbols), sessions)
-    column = np.arange(sessions)
-    keep = ((column >= first[:, None]) & (column < last[:, None])).ravel()
-    bars = pd.DataFrame(
-        {
-            "symbol": np.repeat(names, sessions)[keep],
-            "date": np.tile(dates.values, symbols)[keep],
-            "open": open_.ravel()[keep],
-            "high": high.ravel()[keep],
-            "low": low.ravel()[keep],
-            "close": close.ravel()[keep],
-            "volume": volume.ravel()[keep],
-        }
-    )
-    sectors = pd.DataFrame(
-        {"symbol": names, "sector": np.array(SECTORS, dtype=object)[np.arange(symbols) % len(SECTORS)]}
-    )
-    quarter_ends = pd.date_range(dates[0] - pd.Timedelta(days=400), dates[-1], freq="QE")
-    quarters = len(quarter_ends)
-    revenue = rng.lognormal(20, 1, (symbols, 1)) * np.exp(
-        np.cumsum(rng.normal(0.01, 0.05, (symbols, quarters)), axis=1)
-    )
-    shares = rng.lognormal(19, 0.7, (symbols, 1)) * np.ones((1, quarters))
-    fundamentals = pd.DataFrame(
-        {
-            "symbol": np.repeat(names, quarters),
-            "period_end": np.tile(quarter_ends.values, symbols),
-            "available_date": np.tile(quarter_ends.values, symbols) + np.timedelta64(40, "D"),
-            "revenue": revenue.ravel(),
-            "net_income": (revenue * rng.normal(0.1, 0.05, revenue.shape)).ravel(),
-            "eps": (revenue * 0.1 / shares).ravel(),
-            "book_value_per_share": (rng.uniform(5, 50, (symbols, 1)) * np.ones((1, quarters))).ravel(),
-            "shares_outstanding": shares.ravel(),
-        }
-    )
-    return bars, sectors, fundamentals
-
-
-def sample_market(symbols: int, sessions: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The same inputs from the project's SampleSource (as-traded prices) over the last `sessions` sessions."""
-    from turbomode_dagster.sources.sample import SampleSource
-
-    start = dt.date(2010, 1, 4)
-    end = start + dt.timedelta(days=int(sessions * 365.25 / 252))
-    batch = SampleSource(seed=7).fetch([f"S{i:04d}" for i in range(symbols)], start, end)
-    bars = batch.bars.assign(date=pd.to_datetime(batch.bars["date"]))
-    return bars, batch.metadata.loc[:, ["symbol", "sector"]], batch.fundamentals
 
 
 def talib_loop(bars: pd.DataFrame) -> pd.DataFrame:
@@ -234,15 +166,12 @@ def table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sizes asked for, print the table, write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="83,500,3000", help="comma-separated symbol counts")
-    parser.add_argument("--sessions", type=int, default=2520, help="sessions per symbol (2520 = 10 years)")
+    parser = size_arguments(__doc__.splitlines()[0], DEFAULT_OUT)
     parser.add_argument("--source", choices=("synthetic", "sample"), default="synthetic")
     parser.add_argument("--backend", default="pandas", help="auto | pandas | cudf")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per figure after a warm-up")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = symbol_counts(args.sizes)
     results = []
     for size in sizes:
         results.append(measure(size, args.sessions, args.source, args.backend, max(args.repeats, 1)))
