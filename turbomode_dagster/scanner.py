@@ -16,7 +16,7 @@ import pandas as pd
 
 from turbomode_dagster.models import CLASS_LABELS
 from turbomode_dagster.models.ensemble import FittedEnsemble, predict
-from turbomode_dagster.models.explain import contributions, supports_shap
+from turbomode_dagster.models.explain import contributions, ranked_contributions, supports_shap
 
 PROBABILITIES = ["p_sell", "p_hold", "p_buy"]
 PREDICTION_COLUMNS = ["symbol", "as_of_date", "target_date", "model_version", *PROBABILITIES]
@@ -79,12 +79,7 @@ def explain_rows(ensemble: FittedEnsemble, rows: pd.DataFrame, classes: np.ndarr
         return [[] for _ in range(len(rows))]
     picked = np.arange(len(rows)), np.asarray(classes, dtype=int)
     mean = np.mean([contributions(m, inputs)[picked][:, :-1] for m in explainable], axis=0)
-    order = np.argsort(-np.abs(mean), axis=1, kind="stable")[:, :top_k]
-    names = list(ensemble.feature_names)
-    return [
-        [{"feature": names[j], "contribution": round(float(row[j]), 6)} for j in picks]
-        for row, picks in zip(mean, order, strict=True)
-    ]
+    return ranked_contributions(mean, list(ensemble.feature_names), top_k, digits=6)
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:

@@ -35,18 +35,8 @@ TALIB_SUBSET = (
     "bb_middle_20",
     "bb_lower_20",
 )
-TALIB_COLUMNS = (
-    "rsi_7",
-    "rsi_14",
-    "rsi_21",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "atr_14",
-    "bb_upper_20",
-    "bb_middle_20",
-    "bb_lower_20",
-)
+# Every TA-Lib-defined column: the benchmarked subset (which opens with rsi_14) plus RSI over 7 and 21.
+TALIB_COLUMNS = ("rsi_7", TALIB_SUBSET[0], "rsi_21", *TALIB_SUBSET[1:])
 RETURN_HORIZONS = (1, 5, 10, 20, 60)
 SMA_WINDOWS = (5, 10, 20, 50, 100, 200)
 VOL_WINDOWS = (10, 20, 60)

@@ -74,9 +74,18 @@ def top_contributions(
     if classes is None:
         classes = np.asarray(model.predict_proba(rows)).argmax(axis=1)
     chosen = contributions(model, rows)[np.arange(len(rows)), np.asarray(classes, dtype=int), :-1]
-    names = list(rows.columns)
+    return ranked_contributions(chosen, list(rows.columns), k)
+
+
+def ranked_contributions(
+    chosen: np.ndarray, names: Sequence[str], k: int, digits: int | None = None
+) -> list[list[dict[str, Any]]]:
+    """Per row of an (n x features) contribution matrix, the k largest by |value|, signed, largest first."""
     order = np.argsort(-np.abs(chosen), axis=1, kind="stable")[:, :k]
     return [
-        [{"feature": names[j], "contribution": float(row[j])} for j in picks]
+        [
+            {"feature": names[j], "contribution": float(row[j]) if digits is None else round(float(row[j]), digits)}
+            for j in picks
+        ]
         for row, picks in zip(chosen, order, strict=True)
     ]
