@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from turbomode_dagster import calendar
-from turbomode_dagster.config import ConfigError, Settings, TaskId, config_path, load_settings, turbomode_home
+from turbomode_dagster.config import (
+    ConfigError,
+    Settings,
+    TaskId,
+    config_path,
+    dagster_home_env,
+    load_settings,
+    turbomode_home,
+)
 
 
 @dataclass(frozen=True)
@@ -81,12 +89,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _dagster_home(args: argparse.Namespace) -> int:
-    from turbomode_dagster.instance import instance_yaml
+    from turbomode_dagster.instance import write_dagster_home
 
-    folder = Path(args.folder or os.environ.get("DAGSTER_HOME") or turbomode_home() / "dagster_home")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dagster.yaml").write_text(instance_yaml(load_settings()))
-    print(f"wrote {folder / 'dagster.yaml'}; use it with: export DAGSTER_HOME={folder}")
+    folder = Path(args.folder) if args.folder else dagster_home_env() or turbomode_home() / "dagster_home"
+    file = write_dagster_home(load_settings(), folder)
+    print(f"wrote {file}; use it with: export DAGSTER_HOME={folder}")
     return 0
 
 

@@ -377,6 +377,12 @@ def turbomode_home() -> Path:
     return Path.home() / "turbomode"
 
 
+def dagster_home_env() -> Path | None:
+    """DAGSTER_HOME when set (Dagster's own instance folder), else None."""
+    env = os.environ.get("DAGSTER_HOME")
+    return Path(env) if env else None
+
+
 @lru_cache(maxsize=8)
 def _cached(path: str, sources_override: str | None) -> Settings:
     return load_settings(path)

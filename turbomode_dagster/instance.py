@@ -8,12 +8,11 @@ one step at a time, so ingestion and VACUUM never overlap. Telemetry is off.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
-from turbomode_dagster.config import Settings
+from turbomode_dagster.config import Settings, dagster_home_env
 from turbomode_dagster.retries import TASK_TAG
 
 SHIPPED_INSTANCE_YAML = Path(__file__).resolve().parent / "dagster.yaml"
@@ -42,13 +41,20 @@ concurrency:
 """
 
 
+def write_dagster_home(settings: Settings, folder: Path) -> Path:
+    """Render dagster.yaml for `settings` into `folder` (created if needed); returns the file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / "dagster.yaml"
+    file.write_text(instance_yaml(settings))
+    return file
+
+
 def prepare_dagster_home(settings: Settings, home: Path) -> Path:
     """DAGSTER_HOME if set, else `<TURBOMODE_HOME>/dagster_home` with a rendered dagster.yaml."""
-    if env := os.environ.get("DAGSTER_HOME"):
-        return Path(env)
+    if env := dagster_home_env():
+        return env
     folder = home / "dagster_home"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "dagster.yaml").write_text(instance_yaml(settings))
+    write_dagster_home(settings, folder)
     return folder
 
 
