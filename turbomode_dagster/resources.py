@@ -26,10 +26,20 @@ class TurboModeHome(dg.ConfigurableResource):
         """The validated configuration."""
         return load_settings(self.config_file) if self.config_file else settings()
 
-    def market_writer(self) -> MarketDBWriter:
-        """Read-write Master DB handle: for ingestion and maintenance only."""
-        return MarketDBWriter(market_db_path(self.path()))
-
     def market_reader(self) -> MarketDataReader:
         """Read-only Master DB handle: writes through it fail."""
         return MarketDataReader(market_db_path(self.path()))
+
+
+class MasterDBWriteAccess(dg.ConfigurableResource):
+    """The only way an asset gets a read-write Master DB handle; wired to ingestion (and maintenance) alone.
+
+    Every other asset receives `TurboModeHome`, which opens the Master DB read-only, so read-only is
+    how the platform is wired, not a convention.
+    """
+
+    turbomode: TurboModeHome
+
+    def writer(self) -> MarketDBWriter:
+        """A read-write Master DB handle; the caller closes it."""
+        return MarketDBWriter(market_db_path(self.turbomode.path()))

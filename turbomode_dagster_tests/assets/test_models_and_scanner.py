@@ -24,12 +24,14 @@ from turbomode_dagster.assets.scanner import build_scanner_assets
 from turbomode_dagster.config import Settings, load_settings
 from turbomode_dagster.features import FEATURE_COLUMNS
 from turbomode_dagster.models.registry import MANIFEST, META_FILE, artifact_dir
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
+from turbomode_dagster.storage.market_db import market_db_path
 from turbomode_dagster.storage.parquet_io import ParquetIOManager
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 from turbomode_dagster_tests.conftest import dump_tables, read_table, write_config
+from turbomode_dagster_tests.master_db_guard import master_db_untouched
 
 DAY = "2026-11-25"
 NEXT_SESSION = "2026-11-27"  # Thanksgiving (2026-11-26) is a holiday
@@ -85,8 +87,10 @@ def all_assets(settings: Settings) -> list:
 
 
 def resources(home: Path, config: Path) -> dict:
+    turbomode = TurboModeHome(home=str(home), config_file=str(config))
     return {
-        "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
+        "turbomode": turbomode,
+        "master_db": MasterDBWriteAccess(turbomode=turbomode),
         "source_chain": SourceChain([SampleSource(seed=7, planted_effect=1.0)]),
         "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
     }
@@ -96,10 +100,6 @@ def artifact_bytes(home: Path) -> dict[str, bytes]:
     """Every file under home/models, by relative path."""
     root = home / "models"
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def refuse_master_writes(self):
-    raise AssertionError("a model or scanner asset asked for a read-write Master DB handle")
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +113,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     first = dg.materialize(assets, resources=resources(home, config), partition_key=DAY)
     assert first.success
     after_first, artifacts_first = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TurboModeHome, "market_writer", refuse_master_writes)
+    with master_db_untouched(market_db_path(home)):
         scan_again = dg.materialize(
             assets, resources=resources(home, config), partition_key=DAY, selection=["overnight_signals"]
         )
@@ -222,7 +221,8 @@ def test_training_again_on_the_same_inputs_changes_no_model(night):
 
 
 def test_model_and_scanner_assets_never_open_the_master_db_for_writing(night):
-    """The reruns above ran with TurboModeHome.market_writer raising; both succeeded, and they did run."""
+    """The reruns above ran under the Master DB guard (sqlite3.connect refuses a read-write open; the
+    file's bytes must not change); both succeeded, and they did run."""
     assert night.scan_again.success and night.train_again.success
     assert [e.asset_key for e in night.scan_again.get_asset_materialization_events()] == [
         dg.AssetKey("overnight_signals")
