@@ -25,6 +25,8 @@ setup(
         "yfinance>=1.0",
         "exchange_calendars>=4.5",
         "pydantic>=2.6",
+        # Process liveness for freeing pool slots of killed runs (dagster itself does not require it).
+        "psutil>=5.9,<8",
         "pytest>=8",
     ],
     extras_require={

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from turbomode_dagster.config import Settings, load_settings, settings, turbomode_home
+from turbomode_dagster.pool_slots import free_slots_of_dead_runs
 from turbomode_dagster.storage.market_db import MarketDataReader, MarketDBWriter, market_db_path
 
 
@@ -15,6 +16,11 @@ class TurboModeHome(dg.ConfigurableResource):
 
     home: str = ""
     config_file: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At the start of every TurboMode run: give back pool slots that dead runs still hold."""
+        if context.instance is not None:
+            free_slots_of_dead_runs(context.instance, context.run_id, context.log.warning)
 
     def path(self) -> Path:
         """The folder holding the databases and artifacts."""
