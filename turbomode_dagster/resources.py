@@ -20,7 +20,8 @@ class TurboModeHome(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """At the start of every TurboMode run: give back pool slots that dead runs still hold."""
         if context.instance is not None:
-            free_slots_of_dead_runs(context.instance, context.run_id, context.log.warning)
+            run_id = context.run.run_id if context.run else None
+            free_slots_of_dead_runs(context.instance, run_id, context.log.warning)
 
     def path(self) -> Path:
         """The folder holding the databases and artifacts."""

@@ -259,3 +259,52 @@ def test_the_scanner_without_a_champion_fails_once_and_says_so(night, tmp_path):
     assert "STEP_UP_FOR_RETRY" not in kinds and "STEP_RESTARTED" not in kinds
     assert TurboModeDB.at_home(home).read_table("predictions").empty
     assert TurboModeDB.at_home(home).read_table("signals").empty
+
+
+def test_a_failed_training_run_is_recorded_and_leaves_the_champion_and_registry_alone(night, tmp_path, monkeypatch):
+    """One learner dies inside its library's fit (as an out-of-memory would): the run fails naming the
+    learner and fold, training_runs says why, the registry and artifacts are untouched, and the next
+    scan still uses the champion."""
+    import xgboost
+
+    home = tmp_path / "home"
+    shutil.copytree(night.home, home)
+    before, artifacts_before = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
+    fit = xgboost.XGBClassifier.fit
+
+    def fit_or_die(self, *args, **kwargs):
+        if self.get_params().get("booster") == "gblinear":
+            raise MemoryError("simulated: the kernel refused 24 GB")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit_or_die)
+    failed = dg.materialize(
+        all_assets(night.settings),
+        resources=resources(home, night.config),
+        partition_key=DAY,
+        selection=TRAINING,
+        raise_on_error=False,
+    )
+    assert not failed.success
+    (failure,) = failed.get_step_failure_events()
+    message = failure.step_failure_data.error.cause.message
+    assert "learner 'linear' (xgboost) failed in walk-forward fold 0" in message
+    assert "MemoryError: simulated" in message
+
+    after = dump_tables(turbomode_db_path(home))
+    for table in ("model_registry", "shap_logs", "predictions", "signals"):
+        assert after[table] == before[table], table
+    assert artifact_bytes(home) == artifacts_before
+    runs = read_table(turbomode_db_path(home), "training_runs").set_index("run_id")
+    assert runs.loc[failed.run_id, "status"] == "failed"
+    assert "learner 'linear'" in runs.loc[failed.run_id, "error"]
+
+    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit)
+    scan = dg.materialize(
+        all_assets(night.settings),
+        resources=resources(home, night.config),
+        partition_key=DAY,
+        selection=["overnight_signals"],
+    )
+    assert scan.success
+    assert dump_tables(turbomode_db_path(home))["signals"] == before["signals"]
