@@ -51,7 +51,7 @@ def test_psi_and_kl_are_never_negative() -> None:
 def test_ks_matches_scipy_and_ignores_missing_values() -> None:
     rng = np.random.default_rng(7)
     reference, current = rng.normal(size=2_000), rng.normal(0.2, 1.0, size=300)
-    expected = stats.ks_2samp(current, reference)
+    expected = stats.ks_2samp(current, reference, method="asymp")
     with_gaps = np.concatenate([current, [np.nan, np.inf, -np.inf]])
     assert ks_test(reference, with_gaps) == pytest.approx((expected.statistic, expected.pvalue), rel=1e-12)
     assert all(math.isnan(v) for v in ks_test(reference, np.array([np.nan])))
