@@ -25,7 +25,7 @@ from turbomode_dagster.sources.base import (
     SPLIT_COLUMNS,
     SourceUnavailable,
 )
-from turbomode_dagster.sources.yahoo import YahooSource, YFinanceClient, available_date
+from turbomode_dagster.sources.yahoo import BoundedSession, YahooSource, YFinanceClient, available_date
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "yahoo"
 HISTORY_FILES = {
@@ -275,9 +275,11 @@ class FakeTicker:
     """Stands in for yf.Ticker: records history's keywords and the hide_exceptions setting in force."""
 
     seen: ClassVar[list[tuple[str, dict, bool]]] = []
+    sessions: ClassVar[list[object]] = []
 
-    def __init__(self, symbol: str):
+    def __init__(self, symbol: str, session: object = None):
         self.symbol = symbol
+        FakeTicker.sessions.append(session)
 
     def history(self, **kwargs) -> pd.DataFrame:
         FakeTicker.seen.append((self.symbol, kwargs, yf.config.debug.hide_exceptions))
@@ -287,6 +289,7 @@ class FakeTicker:
 def test_live_client_asks_yfinance_for_unadjusted_actions_and_raised_errors(monkeypatch):
     monkeypatch.setattr(yf, "Ticker", FakeTicker)
     FakeTicker.seen.clear()
+    FakeTicker.sessions.clear()
     before = yf.config.debug.hide_exceptions
     client = YFinanceClient(timeout_seconds=3.5)
     client.history("AAPL", D("2020-08-03"), None)
@@ -303,3 +306,6 @@ def test_live_client_asks_yfinance_for_unadjusted_actions_and_raised_errors(monk
         "timeout": 3.5,
     }
     assert second["end"] == "2020-08-08"  # yfinance's end is exclusive
+    # every request goes through the session that caps yfinance's own (30 s cookie/crumb) timeouts
+    assert all(isinstance(s, BoundedSession) and s.timeout_seconds == 3.5 for s in FakeTicker.sessions)
+    assert len(FakeTicker.sessions) == 2
