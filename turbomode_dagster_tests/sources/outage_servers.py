@@ -130,27 +130,28 @@ def _client_messages(conn: socket.socket) -> Iterator[list[str] | None]:
             buffer = buffer[4 + size :]
 
 
-def _stalled_session(conn: socket.socket, data_requests: list[str]) -> None:
+def _stalled_session(conn: socket.socket, ignored: list[str], answer_sync: bool) -> None:
     with contextlib.suppress(OSError):
         for fields in _client_messages(conn):
             if fields is None:
                 conn.sendall(_message("176", "20261125 22:00:00 EST"))  # server version, connection time
             elif fields[0] == "71":  # startApi: the next order id and the managed accounts
                 conn.sendall(_message("9", "1", "1") + _message("15", "1", "DU0000001"))
-            elif fields[0] in _SYNC_REPLIES:
+            elif answer_sync and fields[0] in _SYNC_REPLIES:
                 conn.sendall(_SYNC_REPLIES[fields[0]](fields))
             else:
-                data_requests.append(fields[0])  # contract details, historical data: never answered
+                ignored.append(fields[0])  # contract details, historical data (and the sync if told): no answer
 
 
 @contextlib.contextmanager
-def stalled_gateway() -> Iterator[tuple[int, list[str]]]:
-    """An IB Gateway on 127.0.0.1 that lets ib_insync connect, then never answers a data request;
-    yields the port and the list of data-request message ids it has ignored."""
+def stalled_gateway(answer_sync: bool = True) -> Iterator[tuple[int, list[str]]]:
+    """An IB Gateway on 127.0.0.1 that completes the API handshake, answers ib_insync's start-up sync
+    requests only if `answer_sync`, and never answers a data request; yields the port and the message
+    ids of the requests it has ignored."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    data_requests: list[str] = []
+    ignored: list[str] = []
     sessions: list[socket.socket] = []
 
     def accept() -> None:
@@ -158,11 +159,11 @@ def stalled_gateway() -> Iterator[tuple[int, list[str]]]:
             while True:
                 conn = server.accept()[0]
                 sessions.append(conn)
-                threading.Thread(target=_stalled_session, args=(conn, data_requests), daemon=True).start()
+                threading.Thread(target=_stalled_session, args=(conn, ignored, answer_sync), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     try:
-        yield server.getsockname()[1], data_requests
+        yield server.getsockname()[1], ignored
     finally:
         server.close()
         for conn in sessions:
