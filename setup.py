@@ -23,6 +23,8 @@ setup(
         "shap>=0.46",
         "scipy>=1.11",
         "yfinance>=1.0",
+        # yfinance's HTTP client; sources/yahoo.py subclasses its Session to cap every request's timeout.
+        "curl_cffi>=0.15,<0.18",
         "exchange_calendars>=4.5",
         "pydantic>=2.6",
         # Process liveness for freeing pool slots of killed runs (dagster itself does not require it).

@@ -72,6 +72,7 @@ def ingest_partition(
     if not calendar.is_session(day):
         return IngestionReport(partition_date=day, is_session=False)
     windows = fetch_windows(writer.last_bar_dates(before=day), symbols, history_start, day)
+    chain.begin_run()  # a source found down stays skipped for this run's other windows, not the next run's
     fetched = _fetch_all(chain, windows, day)
     bars, bad_bars = validate_bars(fetched.bars, day)
     splits, bad_splits = validate_actions(fetched.splits, "splits", "date", "ratio", day)

@@ -9,6 +9,12 @@ so splits, dividends, fundamentals and metadata for the symbols IB served come f
 Failures. A refused or timed-out connection raises `SourceUnavailable` within `timeout_seconds`; a
 symbol IB cannot qualify or has no bars for goes to `failures`, and so does every symbol left when
 the connection drops mid-run, so the fallback chain can serve them elsewhere.
+
+Time. `timeout_seconds` bounds the whole connect (the API handshake and ib_insync's start-up
+requests for positions, account updates and executions, which it otherwise waits for one after the
+other) and every request after it (the client's `RequestTimeout`). A gateway that answers the
+handshake and then goes silent raises `SourceUnavailable` after one timeout if it has served
+nothing yet; once it has served some symbols, a request timeout sends the rest to `failures`.
 """
 
 from __future__ import annotations
@@ -160,6 +166,7 @@ class IBKRSource:
         """TRADES daily bars for `symbols` from `start` to `end`, plus `actions_source`'s actions for them."""
         api = self._ib_factory()
         ib = api.IB()
+        ib.RequestTimeout = self.timeout_seconds  # bounds connect as a whole and every blocking request
         batch = MarketDataBatch()
         try:
             try:
@@ -175,7 +182,12 @@ class IBKRSource:
                     f"cannot connect to IB Gateway/TWS at {self.host}:{self.port} (client id "
                     f"{self.client_id}, timeout {self.timeout_seconds}s): {type(exc).__name__}: {exc}"
                 ) from exc
-            batch.bars = self._bars(ib, api, symbols, start, end, batch.failures)
+            batch.bars, lost = self._bars(ib, api, symbols, start, end, batch.failures)
+            if batch.bars.empty and isinstance(lost, asyncio.TimeoutError):
+                raise SourceUnavailable(
+                    f"IB Gateway/TWS at {self.host}:{self.port} accepted the connection but answered no "
+                    f"request within {self.timeout_seconds}s"
+                ) from lost
         finally:
             ib.disconnect()
         served = list(dict.fromkeys(batch.bars["symbol"]))
@@ -185,8 +197,9 @@ class IBKRSource:
 
     def _bars(
         self, ib: Any, api: IBApi, symbols: list[str], start: dt.date, end: dt.date, failures: dict[str, str]
-    ) -> pd.DataFrame:
-        """Each symbol's bars in [start, end]; the reason in `failures` for those IB cannot serve."""
+    ) -> tuple[pd.DataFrame, BaseException | None]:
+        """Each symbol's bars in [start, end], and the error that ended the connection early (if one did);
+        the reason in `failures` for each symbol IB did not serve."""
         frames = []
         request = {
             "endDateTime": end_date_time(end),
@@ -196,6 +209,7 @@ class IBKRSource:
             "useRTH": True,
             "formatDate": 1,
         }
+        lost = None
         for position, symbol in enumerate(symbols):
             try:
                 contract = api.Stock(ib_symbol(symbol), "SMART", "USD")
@@ -203,10 +217,18 @@ class IBKRSource:
                     failures[symbol] = f"IB cannot qualify {symbol} as a USD stock on SMART (unknown or ambiguous)"
                     continue
                 self._pacer.wait(symbol, (symbol, *request.values()))
-                bars = ib.reqHistoricalData(contract, **request)
+                # timeout=0: no request-level timeout that would return an empty list indistinguishable
+                # from "no bars"; RequestTimeout raises instead.
+                bars = ib.reqHistoricalData(contract, **request, timeout=0)
             except _CONNECTION_ERRORS as exc:
-                for lost in symbols[position:]:
-                    failures[lost] = f"IB connection lost: {type(exc).__name__}: {exc}"
+                lost = exc
+                reason = (
+                    f"IB request timed out after {self.timeout_seconds}s"
+                    if isinstance(exc, asyncio.TimeoutError)
+                    else f"IB connection lost: {type(exc).__name__}: {exc}"
+                )
+                for symbol_left in symbols[position:]:
+                    failures[symbol_left] = reason
                 break
             rows = [
                 (day.isoformat(), b.open, b.high, b.low, b.close, b.volume)
@@ -217,7 +239,7 @@ class IBKRSource:
                 failures[symbol] = f"IB returned no TRADES daily bars for {symbol} from {start} to {end}"
                 continue
             frames.append(bars_frame(symbol, pd.DataFrame(rows, columns=BAR_COLUMNS[1:])))
-        return concat(frames, BAR_COLUMNS)
+        return concat(frames, BAR_COLUMNS), lost
 
     def _add_actions(self, batch: MarketDataBatch, served: list[str], start: dt.date, end: dt.date) -> None:
         """Splits, dividends, fundamentals and metadata from `actions_source`; bars stand if it is down."""

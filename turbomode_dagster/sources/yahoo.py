@@ -17,23 +17,33 @@ reports them; quarters Yahoo no longer serves (it keeps about five) are simply a
 Failures. A network error, DNS failure, timeout, rate limit or a Yahoo outage raises
 `SourceUnavailable`; a symbol with no history ("possibly delisted", or HTTP 404) goes to `failures`. Metadata
 and fundamentals are best effort: their failure never costs a symbol its bars.
+
+Time. `timeout_seconds` bounds each yfinance call end to end: every HTTP request goes through a
+session that caps its timeout (yfinance asks 30 s for its cookie and crumb requests whatever it is
+told), and the whole call runs under a hard deadline of the same length, so a silent Yahoo costs
+one timeout, not the ~70 s that yfinance's chain of cookie, crumb, consent and chart requests takes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import yfinance as yf
+from curl_cffi import requests as curl_requests
+from curl_cffi.requests.session import NOT_SET
 from yfinance.exceptions import YFDataException, YFException, YFRateLimitError
 
 from turbomode_dagster.calendar import next_session
+from turbomode_dagster.sources._deadline import call_within
 from turbomode_dagster.sources._frames import bars_frame, concat
 from turbomode_dagster.sources.base import (
     BAR_COLUMNS,
@@ -60,46 +70,113 @@ FinancialsFn = Callable[[str], tuple[pd.DataFrame, pd.DataFrame]]
 _UNREACHABLE = (OSError, YFRateLimitError, YFDataException, json.JSONDecodeError)
 
 
+T = TypeVar("T")
+
+_raising_lock = threading.Lock()
+_raising_calls = 0
+_hidden_before = False
+
+
 @contextmanager
 def _yfinance_raises() -> Iterator[None]:
-    """Make yfinance raise its errors rather than log them and return an empty frame."""
-    previous = yf.config.debug.hide_exceptions
-    yf.config.debug.hide_exceptions = False
+    """Make yfinance raise its errors rather than log them and return an empty frame.
+
+    Counted: a call abandoned at its deadline may still be running when the next starts, so the
+    setting is restored only when the last overlapping call ends.
+    """
+    global _raising_calls, _hidden_before
+    with _raising_lock:
+        if _raising_calls == 0:
+            _hidden_before = yf.config.debug.hide_exceptions
+            yf.config.debug.hide_exceptions = False
+        _raising_calls += 1
     try:
         yield
     finally:
-        yf.config.debug.hide_exceptions = previous
+        with _raising_lock:
+            _raising_calls -= 1
+            if _raising_calls == 0:
+                yf.config.debug.hide_exceptions = _hidden_before
+
+
+def _capped(timeout: Any, cap: float) -> float | tuple[float, float]:
+    """`timeout` (a number, a (connect, read) pair, None or unset) with no part above `cap`."""
+    if isinstance(timeout, tuple):
+        return tuple(min(float(part), cap) if part is not None else cap for part in timeout)  # type: ignore[return-value]
+    if timeout is None or timeout is NOT_SET:
+        return cap
+    return min(float(timeout), cap)
+
+
+class BoundedSession(curl_requests.Session):
+    """The curl_cffi session yfinance would make (Chrome impersonation), every request capped at a timeout.
+
+    yfinance passes its own timeouts (30 s for the cookie and crumb requests); none may exceed ours.
+    """
+
+    def __init__(self, timeout_seconds: float):
+        super().__init__(impersonate="chrome", timeout=timeout_seconds)
+        self.timeout_seconds = timeout_seconds
+
+    def request(self, method: Any, url: str, *args: Any, timeout: Any = NOT_SET, **kwargs: Any) -> Any:
+        """curl_cffi's request with the timeout capped at `timeout_seconds`."""
+        return super().request(method, url, *args, timeout=_capped(timeout, self.timeout_seconds), **kwargs)
+
+
+@functools.cache
+def bounded_session(timeout_seconds: float) -> BoundedSession:
+    """One session per timeout for the process: yfinance keeps its cookie and crumb in one global
+    object beside the session it was last given, so clients must not swap sessions under it."""
+    return BoundedSession(timeout_seconds)
 
 
 class YFinanceClient:
-    """The live Yahoo client: yfinance calls whose network errors surface instead of reading as 'no data'."""
+    """The live Yahoo client: yfinance calls whose network errors surface instead of reading as 'no data',
+    each bounded by `timeout_seconds` end to end (`DeadlineExceeded`, an `OSError`, when it runs over)."""
 
     def __init__(self, timeout_seconds: float = 10.0):
         self.timeout_seconds = timeout_seconds
+        self.session = bounded_session(timeout_seconds)
 
     def history(self, symbol: str, start: dt.date, end: dt.date | None) -> pd.DataFrame:
         """yfinance's daily history (split-adjusted, with actions) from `start` through `end` (None: latest)."""
         stop = None if end is None else (end + dt.timedelta(days=1)).isoformat()  # yfinance's end is exclusive
-        with _yfinance_raises():
-            return yf.Ticker(symbol).history(
+        return self._bounded(
+            f"Yahoo history of {symbol}",
+            lambda: self._ticker(symbol).history(
                 start=start.isoformat(),
                 end=stop,
                 interval="1d",
                 auto_adjust=False,
                 actions=True,
                 timeout=self.timeout_seconds,
-            )
+            ),
+        )
 
     def info(self, symbol: str) -> Mapping[str, Any]:
         """yfinance's `Ticker.info` dict (longName, sector, industry, exchange, currency, ...)."""
-        with _yfinance_raises():
-            return yf.Ticker(symbol).info
+        return self._bounded(f"Yahoo info of {symbol}", lambda: self._ticker(symbol).info)
 
     def quarterly_financials(self, symbol: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The quarterly income statement and balance sheet: rows named like 'TotalRevenue', columns period ends."""
-        ticker = yf.Ticker(symbol)
-        with _yfinance_raises():
+
+        def statements() -> tuple[pd.DataFrame, pd.DataFrame]:
+            ticker = self._ticker(symbol)
             return ticker.get_income_stmt(freq="quarterly"), ticker.get_balance_sheet(freq="quarterly")
+
+        return self._bounded(f"Yahoo statements of {symbol}", statements)
+
+    def _ticker(self, symbol: str) -> yf.Ticker:
+        return yf.Ticker(symbol, session=self.session)
+
+    def _bounded(self, what: str, call: Callable[[], T]) -> T:
+        """`call` with yfinance raising its errors, abandoned after `timeout_seconds`."""
+
+        def raising() -> T:
+            with _yfinance_raises():
+                return call()
+
+        return call_within(self.timeout_seconds, raising, what)
 
 
 class YahooSource:

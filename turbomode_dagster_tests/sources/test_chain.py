@@ -1,14 +1,19 @@
-"""The per-symbol fallback chain: a source that is down, per-symbol failures, symbols nobody serves."""
+"""The per-symbol fallback chain: a source that is down (remembered for the run), per-symbol failures,
+symbols nobody serves."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import pytest
 
+from turbomode_dagster.config import load_settings
 from turbomode_dagster.sources.base import MarketDataBatch
 from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.sources.factory import build_chain
+from turbomode_dagster.sources.outages import SourceDownEarlier
 from turbomode_dagster_tests.conftest import FakeSource
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA"]
@@ -116,3 +121,66 @@ def test_corporate_actions_come_from_the_source_that_served_the_bars() -> None:
 def test_a_chain_needs_a_source() -> None:
     with pytest.raises(ValueError):
         SourceChain([])
+
+
+WINDOWS = [dt.date(2026, 11, 2), dt.date(2026, 11, 16), dt.date(2026, 11, 23)]
+
+
+def test_a_source_found_down_is_skipped_for_the_rest_of_the_run(caplog: pytest.LogCaptureFixture) -> None:
+    down = FakeSource("ibkr", unavailable="connection refused")
+    backup = FakeSource("yahoo")
+    chain = SourceChain([down, backup])
+    chain.begin_run()
+    results = [chain.fetch(["AAPL"], start, END) for start in WINDOWS]
+    assert len(down.calls) == 1, "a down source costs its timeout once per run, not once per window"
+    assert len(backup.calls) == len(WINDOWS)
+    assert all(r.rows_by_source() == {"yahoo": len(r.bars)} and r.failures == {} for r in results)
+    assert results[0].unavailable == {"ibkr": "unavailable: connection refused"}
+    for later in results[1:]:
+        assert later.unavailable == {"ibkr": "skipped, down earlier in this run: connection refused"}
+    skips = [r.getMessage() for r in caplog.records if "skipped for 1 symbols" in r.getMessage()]
+    assert len(skips) == len(WINDOWS) - 1 and all("ibkr" in m and "down earlier" in m for m in skips)
+
+
+def test_a_symbol_nobody_serves_says_the_source_was_skipped_and_why() -> None:
+    chain = SourceChain([FakeSource("ibkr", unavailable="timed out after 10s"), FakeSource("yahoo", serves=[])])
+    chain.fetch(["AAPL"], WINDOWS[0], END)
+    result = chain.fetch(["AAPL"], WINDOWS[1], END)
+    assert result.failures == {
+        "AAPL": {"ibkr": "skipped, down earlier in this run: timed out after 10s", "yahoo": "yahoo does not know AAPL"}
+    }
+
+
+def test_a_new_run_tries_a_source_that_was_down_again() -> None:
+    source = FakeSource("ibkr", unavailable="connection refused")
+    chain = SourceChain([source, FakeSource("yahoo")])
+    chain.fetch(["AAPL"], WINDOWS[0], END)
+    chain.fetch(["AAPL"], WINDOWS[1], END)
+    assert len(source.calls) == 1
+    source.unavailable = None
+    chain.begin_run()
+    result = chain.fetch(["AAPL"], WINDOWS[2], END)
+    assert len(source.calls) == 2
+    assert result.rows_by_source() == {"ibkr": len(result.bars)} and result.unavailable == {}
+
+
+def test_per_symbol_failures_do_not_mark_a_source_down() -> None:
+    partial = FakeSource("ibkr", serves=["AAPL"])
+    chain = SourceChain([partial, FakeSource("yahoo")])
+    for start in WINDOWS:
+        chain.fetch(["AAPL", "MSFT"], start, END)
+    assert len(partial.calls) == len(WINDOWS)
+    assert chain.outages.down == {}
+
+
+def test_ibkrs_yahoo_actions_source_skips_a_yahoo_the_chain_found_down(make_config, home: Path) -> None:
+    """IBKR asks Yahoo for splits and dividends: a Yahoo the chain found down must not cost its timeout there."""
+    chain = build_chain(load_settings(make_config({"sources.order": ["ibkr", "yahoo"]})), home)
+    actions = chain.sources[0].actions_source  # the factory's wiring; the network sources are faked below
+    yahoo = FakeSource("yahoo", unavailable="timed out after 10s")
+    actions.source = yahoo
+    chain.sources = [FakeSource("ibkr", unavailable="connection refused"), yahoo]
+    chain.fetch(["AAPL"], WINDOWS[0], END)
+    with pytest.raises(SourceDownEarlier, match="down earlier in this run: timed out after 10s"):
+        actions.fetch(["AAPL"], WINDOWS[1], END)
+    assert len(yahoo.calls) == 1

@@ -169,7 +169,9 @@ def test_requests_trades_over_regular_hours_read_only_and_disconnects():
         "whatToShow": "TRADES",
         "useRTH": True,
         "formatDate": 1,
+        "timeout": 0,  # no request-level timeout returning an empty list: RequestTimeout raises instead
     }
+    assert ib.RequestTimeout == 2.5  # bounds the whole connect and every blocking request
     assert ib.disconnects == 1
 
 

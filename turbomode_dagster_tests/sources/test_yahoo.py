@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 import requests
 import yfinance as yf
+from curl_cffi import requests as curl_requests
 from curl_cffi.requests.exceptions import DNSError
 from curl_cffi.requests.exceptions import HTTPError as CurlHTTPError
 from curl_cffi.requests.exceptions import Timeout as CurlTimeout
@@ -25,7 +27,7 @@ from turbomode_dagster.sources.base import (
     SPLIT_COLUMNS,
     SourceUnavailable,
 )
-from turbomode_dagster.sources.yahoo import YahooSource, YFinanceClient, available_date
+from turbomode_dagster.sources.yahoo import BoundedSession, YahooSource, YFinanceClient, available_date
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "yahoo"
 HISTORY_FILES = {
@@ -275,9 +277,11 @@ class FakeTicker:
     """Stands in for yf.Ticker: records history's keywords and the hide_exceptions setting in force."""
 
     seen: ClassVar[list[tuple[str, dict, bool]]] = []
+    sessions: ClassVar[list[object]] = []
 
-    def __init__(self, symbol: str):
+    def __init__(self, symbol: str, session: object = None):
         self.symbol = symbol
+        FakeTicker.sessions.append(session)
 
     def history(self, **kwargs) -> pd.DataFrame:
         FakeTicker.seen.append((self.symbol, kwargs, yf.config.debug.hide_exceptions))
@@ -287,6 +291,7 @@ class FakeTicker:
 def test_live_client_asks_yfinance_for_unadjusted_actions_and_raised_errors(monkeypatch):
     monkeypatch.setattr(yf, "Ticker", FakeTicker)
     FakeTicker.seen.clear()
+    FakeTicker.sessions.clear()
     before = yf.config.debug.hide_exceptions
     client = YFinanceClient(timeout_seconds=3.5)
     client.history("AAPL", D("2020-08-03"), None)
@@ -303,3 +308,32 @@ def test_live_client_asks_yfinance_for_unadjusted_actions_and_raised_errors(monk
         "timeout": 3.5,
     }
     assert second["end"] == "2020-08-08"  # yfinance's end is exclusive
+    # every request goes through the session that caps yfinance's own (30 s cookie/crumb) timeouts
+    assert all(isinstance(s, BoundedSession) and s.timeout_seconds == 3.5 for s in FakeTicker.sessions)
+    assert len(FakeTicker.sessions) == 2
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent"),
+    [(30, 0.5), (0.2, 0.2), (None, 0.5), ((30, 0.1), (0.5, 0.1))],
+    ids=["yfinance's 30 s cookie timeout", "shorter kept", "none", "connect/read pair"],
+)
+def test_bounded_session_caps_every_request_timeout(monkeypatch, asked, sent):
+    sent_timeouts = []
+    monkeypatch.setattr(
+        curl_requests.Session, "request", lambda self, method, url, **kw: sent_timeouts.append(kw["timeout"])
+    )
+    BoundedSession(0.5).get("https://fc.yahoo.com", timeout=asked)
+    assert sent_timeouts == [sent]
+
+
+def test_a_yfinance_call_past_its_timeout_is_abandoned_as_an_outage(monkeypatch):
+    class HangingTicker(FakeTicker):
+        def history(self, **kwargs):
+            time.sleep(2)
+
+    monkeypatch.setattr(yf, "Ticker", HangingTicker)
+    began = time.monotonic()
+    with pytest.raises(SourceUnavailable, match=r"DeadlineExceeded: Yahoo history of AAPL not done within 0.2 s"):
+        YahooSource(timeout_seconds=0.2).fetch(["AAPL"], D("2020-08-03"), D("2020-08-07"))
+    assert time.monotonic() - began < 1.0
