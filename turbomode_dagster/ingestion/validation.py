@@ -121,18 +121,18 @@ def validate_fundamentals(frame: pd.DataFrame, partition_day: str) -> tuple[pd.D
 def reject_all(frame: pd.DataFrame, reason: str, table: str, date_column: str) -> pd.DataFrame:
     """Quarantine rows for every row of `frame`, all with `reason` (when validating them failed outright)."""
     frame = frame.reset_index(drop=True)
-    return _rejections(frame, pd.Series(reason, index=frame.index, dtype=object), table, date_column)
+    return _rejections(frame, np.full(len(frame), reason, dtype=object), table, date_column)
 
 
-def _source_reasons(frame: pd.DataFrame) -> pd.Series:
-    """Start each row's reason with the one its source gave when it could not read the row."""
+def _source_reasons(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's reason so far (an object array, '' for none), starting with the one its source gave."""
     if REJECTED not in frame:
-        return pd.Series("", index=frame.index, dtype=object)
+        return np.full(len(frame), "", dtype=object)
     given = frame[REJECTED]
-    return given.where(given.notna() & (given.astype(str) != ""), "").astype(str).astype(object)
+    return given.where(given.notna() & (given.astype(str) != ""), "").astype(str).to_numpy(dtype=object)
 
 
-def _finite_numbers(values: pd.Series, field: str, reasons: pd.Series) -> pd.Series:
+def _finite_numbers(values: pd.Series, field: str, reasons: np.ndarray) -> pd.Series:
     """`values` as floats; a missing, non-numeric or infinite value flags its row naming `field`."""
     numbers = _numbers(values)
     _flag(reasons, numbers.isna(), f"missing or non-numeric {field}")
@@ -161,7 +161,7 @@ def _well_formed_dates(dates: pd.Series) -> pd.Series:
     return text.str.fullmatch(r"\d{4}-\d{2}-\d{2}") & pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").notna()
 
 
-def _flag_dates(reasons: pd.Series, dates: pd.Series, partition_day: str) -> None:
+def _flag_dates(reasons: np.ndarray, dates: pd.Series, partition_day: str) -> None:
     text = dates.astype(str)
     well_formed = _well_formed_dates(dates)
     _flag(reasons, ~well_formed, "date is not a valid YYYY-MM-DD")
@@ -173,17 +173,20 @@ def _flag_dates(reasons: pd.Series, dates: pd.Series, partition_day: str) -> Non
         _flag(reasons, known & ~text.isin(sessions), "not an NYSE trading day")
 
 
-def _flag_duplicates(reasons: pd.Series, frame: pd.DataFrame, date_column: str, reason: str) -> None:
+def _flag_duplicates(reasons: np.ndarray, frame: pd.DataFrame, date_column: str, reason: str) -> None:
     """Every copy of a repeated (symbol, date) key; rows the source could not read are no copies."""
     readable = frame[_source_reasons(frame) == ""]
     duplicated = readable.duplicated(["symbol", date_column], keep=False)
     _flag(reasons, duplicated.reindex(frame.index, fill_value=False), reason)
 
 
-def _flag(reasons: pd.Series, mask: pd.Series, reason: str | pd.Series) -> None:
-    """Record the first reason a row fails (later checks do not overwrite it)."""
-    hit = pd.Series(mask, index=reasons.index).fillna(False).astype(bool) & (reasons == "")
-    reasons[hit] = reason[hit] if isinstance(reason, pd.Series) else reason
+def _flag(reasons: np.ndarray, mask: pd.Series | np.ndarray, reason: str | pd.Series) -> None:
+    """Record the first reason a row fails (later checks do not overwrite it); a missing mask value is no hit."""
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        mask = pd.Series(mask, dtype=object).fillna(False).astype(bool).to_numpy()
+    hit = mask & (reasons == "")
+    reasons[hit] = reason.to_numpy(dtype=object)[hit] if isinstance(reason, pd.Series) else reason
 
 
 def _or_empty(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame:
@@ -194,7 +197,8 @@ def _without_source_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in (ORIGIN, REJECTED) if c in frame]).copy()
 
 
-def _rejections(frame: pd.DataFrame, reasons: pd.Series, table: str, date_column: str) -> pd.DataFrame:
+def _rejections(frame: pd.DataFrame, reasons: np.ndarray, table: str, date_column: str) -> pd.DataFrame:
+    reasons = pd.Series(reasons, index=frame.index, dtype=object)
     bad = frame[reasons != ""]
     if bad.empty:
         return pd.DataFrame(columns=QUARANTINE_COLUMNS)
