@@ -74,8 +74,7 @@ def ingest_partition(
     started = _now()
     if not calendar.is_session(day):
         return IngestionReport(partition_date=day, is_session=False)
-    last_dates = writer.last_bar_dates(before=day)
-    windows = fetch_windows(last_dates, symbols, history_start, day)
+    windows = fetch_windows(writer.last_bar_dates(before=day), symbols, history_start, day)
     fetched = _fetch_all(chain, windows, day)
     failures = {s: dict(r) for s, r in fetched.failures.items()}
     splits, bad_splits = _validate(
@@ -161,7 +160,7 @@ def _validate(
     """
     try:
         return validate(frame)
-    except Exception:
+    except Exception:  # narrowed down below, where the error can name its symbol and source
         pass
     accepted, rejected = [], []
     frame = frame.reset_index(drop=True)

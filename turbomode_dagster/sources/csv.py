@@ -137,12 +137,12 @@ def _row(name: str, number: int, raw: bytes, header: list[str], fields: list[str
     if problem is None and not readable_date:
         problem = f"date {date!r} is not a real date in YYYY-MM-DD form"
     if problem is None:
-        for field in fields[1:]:
-            number_value = _number(str(row[field] or ""))
-            if number_value is None:
-                problem = f"{field} {row[field]!r} is not a number"
-                break
-            row[field] = number_value
+        numbers = {field: _number(str(row[field] or "")) for field in fields[1:]}
+        unreadable = [field for field, value in numbers.items() if value is None]
+        if unreadable:
+            problem = f"{unreadable[0]} {row[unreadable[0]]!r} is not a number"
+        else:
+            row.update(numbers)  # a rejected row keeps every field as the file wrote it
     row[ORIGIN] = origin
     row[REJECTED] = f"{origin}: {problem}" if problem else None
     return row

@@ -105,7 +105,7 @@ MALFORMED = (
     b"2026-11-23,101,103,\xff100,102,1100\n"  # line 4: not UTF-8
     b"2026-11-24,102,104,101,103,1200,9\n"  # line 5: an extra field
     b"2026-11-25,103,105,102,104\n"  # line 6: a missing field
-    b"2026-11-25,abc,105,102,104,1300\r\n"  # line 7: not a number
+    b"2026-11-25,103,105,102,104,13e\r\n"  # line 7: not a number
     b"2026-11-25,103,105,102,104,1300\r\n"
     b"\n"
     b"2026-11-19,99,101,98,100,900,extra\n"  # outside the window: not fetched, so not judged
@@ -122,7 +122,7 @@ def test_each_malformed_row_is_rejected_with_file_line_and_reason_and_the_rest_i
         "MSFT.csv line 4: byte 20 is not valid UTF-8",
         "MSFT.csv line 5: has 7 fields, the header has 6",
         "MSFT.csv line 6: has 5 fields, the header has 6",
-        "MSFT.csv line 7: open 'abc' is not a number",
+        "MSFT.csv line 7: volume '13e' is not a number",
     ]
     accepted, quarantined = validate_bars(batch.bars.assign(source="csv"), "2026-11-25")
     assert accepted[["date", "close", "volume"]].values.tolist() == [
@@ -132,6 +132,7 @@ def test_each_malformed_row_is_rejected_with_file_line_and_reason_and_the_rest_i
     assert quarantined["reason"].tolist() == rejected[REJECTED].tolist()
     payloads = [json.loads(p) for p in quarantined["payload"]]
     assert payloads[1]["low"] == "\\xff100", "the payload keeps what the file said"
+    assert (payloads[4]["open"], payloads[4]["volume"]) == ("103", "13e")
     assert [p["origin"] for p in payloads] == [f"MSFT.csv line {n}" for n in range(3, 8)]
 
 
