@@ -12,13 +12,16 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from turbomode_dagster import calendar
+from turbomode_dagster.ingestion.checks import unexplained_jumps
 from turbomode_dagster.ingestion.run import ingest_partition
+from turbomode_dagster.ingestion.validation import validate_bars
 from turbomode_dagster.sources.base import BAR_COLUMNS, MarketDataBatch
 from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.sources.csv import CsvSource
 from turbomode_dagster.storage.market_db import MarketDBWriter
 from turbomode_dagster_tests.conftest import read_table
 
@@ -126,6 +129,7 @@ def ingest(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         finally:
             writer.close()
         stored = read_table(db, "daily_bars")
+        assert unexplained_jumps(stored, read_table(db, "splits")).empty, "what was stored passes the jump check"
         return stored[stored["date"] != SEEDED].sort_values(["symbol", "date"]), read_table(db, "quarantine")
 
 
@@ -142,3 +146,31 @@ def test_every_bad_bar_is_quarantined_and_every_good_bar_is_stored(batch: tuple[
     assert len(quarantine) == len(bad), "each bad row keeps its own quarantine row"
     assert (quarantine["reason"].str.len() > 0).all()
     assert sorted(quarantine["symbol"]) == sorted(r["symbol"] for r in bad)
+
+
+def csv_line(bar: dict) -> bytes:
+    return ",".join(str(bar[c]) for c in ["date", "open", "high", "low", "close", "volume"]).encode()
+
+
+@settings(max_examples=40, deadline=2000, database=None)
+@given(
+    st.lists(st.sampled_from(SESSIONS), min_size=1, max_size=10, unique=True).flatmap(
+        lambda days: st.tuples(*(good_bar("AAPL", d) for d in days))
+    ),
+    st.lists(st.binary(min_size=1, max_size=40).filter(lambda b: b"\n" not in b and b.strip()), max_size=6),
+    st.randoms(use_true_random=False),
+)
+def test_a_csv_file_with_garbage_lines_keeps_every_good_row(good: tuple[dict, ...], garbage: list[bytes], rnd) -> None:
+    for line in garbage:  # a line that starts with a real date outside the window is skipped, not judged
+        text = line.decode("utf-8", "replace").split(",")[0].strip()
+        assume(not (len(text) == 10 and text[4] == "-" and text[7] == "-"))
+    lines = [csv_line(b) for b in good] + garbage
+    rnd.shuffle(lines)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "AAPL.csv").write_bytes(b"\n".join([b"date,open,high,low,close,volume", *lines]))
+        batch = CsvSource(Path(folder)).fetch(["AAPL"], dt.date(2026, 11, 2), dt.date(2026, 11, 25))
+    assert batch.failures == {}
+    accepted, rejected = validate_bars(batch.bars.assign(source="csv"), DAY)
+    assert sorted(accepted["date"]) == sorted(b["date"] for b in good)
+    assert len(rejected) == len(garbage)
+    assert rejected["reason"].str.match(r"AAPL\.csv line \d+: ").all()
