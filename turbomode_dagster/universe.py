@@ -1,8 +1,32 @@
-"""The default universe: 83 liquid US stocks with the sector and industry the sample market uses."""
+"""The default universe (83 liquid US stocks with the sector and industry the sample market uses), and
+the one rule for what a symbol name may be, since symbols become file names (`<SYMBOL>.csv`).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
+
+# An upper-case ticker: a letter or digit, then letters, digits, '.' or '-' (BRK-B, BRK.B), 15 at most.
+SYMBOL_PATTERN = r"[A-Z0-9][A-Z0-9.\-]{0,14}"
+
+
+def symbol_problem(symbol: object) -> str | None:
+    """Why `symbol` cannot be a ticker (and so must never become part of a path), or None when it can."""
+    if not isinstance(symbol, str):
+        return f"symbol {symbol!r} is not text"
+    if "\x00" in symbol:
+        return f"symbol {symbol!r} contains a NUL byte"
+    if "/" in symbol or "\\" in symbol:
+        return f"symbol {symbol!r} contains a path separator"
+    if ".." in symbol:
+        return f"symbol {symbol!r} contains '..'"
+    if not re.fullmatch(SYMBOL_PATTERN, symbol):
+        return (
+            f"symbol {symbol!r} is not an upper-case ticker (a letter or digit, then letters, digits, "
+            "'.' or '-', at most 15 characters)"
+        )
+    return None
 
 
 class Listing(NamedTuple):

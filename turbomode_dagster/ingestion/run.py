@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
 from turbomode_dagster import calendar
 from turbomode_dagster.ingestion.validation import (
     QUARANTINE_COLUMNS,
+    reject_all,
     validate_actions,
     validate_bars,
     validate_fundamentals,
@@ -74,10 +77,36 @@ def ingest_partition(
     windows = fetch_windows(writer.last_bar_dates(before=day), symbols, history_start, day)
     chain.begin_run()  # a source found down stays skipped for this run's other windows, not the next run's
     fetched = _fetch_all(chain, windows, day)
-    bars, bad_bars = validate_bars(fetched.bars, day)
-    splits, bad_splits = validate_actions(fetched.splits, "splits", "date", "ratio", day)
-    dividends, bad_dividends = validate_actions(fetched.dividends, "dividends", "ex_date", "amount", day)
-    fundamentals, bad_fundamentals = validate_fundamentals(fetched.fundamentals, day)
+    failures = {s: dict(r) for s, r in fetched.failures.items()}
+    splits, bad_splits = _validate(
+        partial(validate_actions, table="splits", date_column="date", value_column="ratio", partition_day=day),
+        fetched.splits,
+        "splits",
+        "date",
+        failures,
+    )
+    dividends, bad_dividends = _validate(
+        partial(validate_actions, table="dividends", date_column="ex_date", value_column="amount", partition_day=day),
+        fetched.dividends,
+        "dividends",
+        "ex_date",
+        failures,
+    )
+    fundamentals, bad_fundamentals = _validate(
+        partial(validate_fundamentals, partition_day=day), fetched.fundamentals, "fundamentals", "period_end", failures
+    )
+    previous, stored_splits = _stored_context(writer, day)
+    known_splits = pd.concat(
+        [f for f in (stored_splits, splits[["symbol", "date", "ratio"]]) if not f.empty] or [stored_splits],
+        ignore_index=True,
+    ).drop_duplicates(["symbol", "date"], keep="last")
+    bars, bad_bars = _validate(
+        partial(validate_bars, partition_day=day, previous=previous, splits=known_splits),
+        fetched.bars,
+        "daily_bars",
+        "date",
+        failures,
+    )
     rejected = pd.concat(
         [f for f in (bad_bars, bad_splits, bad_dividends, bad_fundamentals) if not f.empty]
         or [pd.DataFrame(columns=QUARANTINE_COLUMNS)],
@@ -88,7 +117,7 @@ def ingest_partition(
         is_session=True,
         window_start=min(windows),
         rows_by_source={k: int(v) for k, v in bars["source"].value_counts().sort_index().items()},
-        failures=fetched.failures,
+        failures=failures,
         quarantined=rejected,
         bars=bars,
     )
@@ -109,13 +138,62 @@ def ingest_partition(
                 "run_id": run_id,
                 "started_at": started,
                 "finished_at": _now(),
-                "status": "partial" if fetched.failures else "success",
+                "status": "partial" if failures else "success",
                 "rows_by_source": report.rows_by_source,
-                "failures": fetched.failures,
+                "failures": failures,
                 "quarantined": len(rejected),
             }
         )
     return report
+
+
+def _validate(
+    validate: Callable[[pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]],
+    frame: pd.DataFrame,
+    table: str,
+    date_column: str,
+    failures: dict[str, dict[str, str]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`validate(frame)`; should it raise, validate each (symbol, source) alone.
+
+    A group that still raises is quarantined whole with the error, and recorded as that symbol's
+    failure naming the source, so one unforeseen value costs its own rows, never the run.
+    """
+    try:
+        return validate(frame)
+    except Exception:  # narrowed down below, where the error can name its symbol and source
+        pass
+    accepted, rejected = [], []
+    frame = frame.reset_index(drop=True)
+    sources = frame["source"].astype(str) if "source" in frame else pd.Series("unknown", index=frame.index)
+    for (symbol, source), group in frame.groupby([frame["symbol"].astype(str), sources], sort=True):
+        try:
+            good, bad = validate(group)
+        except Exception as exc:
+            reason = f"validating {table} of {symbol} from {source} failed: {type(exc).__name__}: {exc}"
+            failures.setdefault(symbol, {})[source] = reason
+            rejected.append(reject_all(group, reason, table, date_column))
+            continue
+        accepted.append(good)
+        rejected.append(bad)
+    return (
+        pd.concat([f for f in accepted if not f.empty] or [frame.iloc[:0]], ignore_index=True),
+        pd.concat(
+            [f for f in rejected if not f.empty] or [pd.DataFrame(columns=QUARANTINE_COLUMNS)], ignore_index=True
+        ),
+    )
+
+
+def _stored_context(writer: MarketDBWriter, day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the jump rule measures new bars against: each symbol's last stored bar before `day`, and every split."""
+    previous = pd.read_sql_query(
+        "SELECT symbol, date, close FROM daily_bars "
+        "JOIN (SELECT symbol, MAX(date) AS date FROM daily_bars WHERE date < ? GROUP BY symbol) USING (symbol, date)",
+        writer.con,
+        params=[day],
+    )
+    splits = pd.read_sql_query("SELECT symbol, date, ratio FROM splits", writer.con)
+    return previous, splits
 
 
 def _fetch_all(chain: SourceChain, windows: dict[str, list[str]], day: str) -> ChainResult:

@@ -14,13 +14,19 @@ PRICE_DECIMALS = 4
 
 
 def bars_frame(symbol: str, rows: pd.DataFrame) -> pd.DataFrame:
-    """Bars with `BAR_COLUMNS` from `rows` (date, open, high, low, close, volume); rows without a close drop."""
+    """Bars with `BAR_COLUMNS` from `rows` (date, open, high, low, close, volume); rows without a close drop.
+
+    Volumes are whole int64 when every one fits; otherwise they stay floats so validation can name the bad ones.
+    """
     frame = rows.dropna(subset=["close"]).copy()
     frame["symbol"] = symbol
     frame["date"] = frame["date"].astype(str)
     for column in PRICE_COLUMNS:
         frame[column] = frame[column].astype(float).round(PRICE_DECIMALS)
-    frame["volume"] = frame["volume"].astype(float).fillna(0).round().astype(np.int64)
+    volume = frame["volume"].astype(float).fillna(0).round()
+    # An infinite or 64-bit-overflowing volume stays a float for validation to quarantine, never wraps here.
+    fits = bool((np.isfinite(volume) & (volume.abs() < 2**63)).all())
+    frame["volume"] = volume.astype(np.int64) if fits else volume
     return frame[BAR_COLUMNS].reset_index(drop=True)
 
 

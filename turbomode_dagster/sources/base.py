@@ -2,6 +2,10 @@
 
 A source returns prices *as traded* (unadjusted), with splits as new shares per old share and cash
 dividends per share on their ex-date. Dates are ISO strings (YYYY-MM-DD). No Dagster imports here.
+
+A frame may carry two optional columns: `origin` (where a row came from, such as "AAPL.csv line 7",
+kept in quarantine payloads) and `rejected` (why the source could not read the row; validation
+quarantines such a row with exactly that reason instead of looking at its values).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ FUNDAMENTAL_COLUMNS = [
     "shares_outstanding",
 ]
 METADATA_COLUMNS = ["symbol", "name", "sector", "industry", "exchange", "currency"]
+ORIGIN = "origin"
+REJECTED = "rejected"
 
 
 class SourceUnavailable(Exception):

@@ -6,6 +6,7 @@ import datetime
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from turbomode_dagster import calendar
@@ -14,6 +15,7 @@ from turbomode_dagster.config import TaskId, load_settings
 from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.retries import retry_policy_for
 from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.storage.market_db import MarketDBWriter
 from turbomode_dagster_tests.conftest import DAY, HISTORY_START, SMALL_PATCHES, UNIVERSE, FakeSource, read_table
 
 ASSET_KEYS = {"daily_bars", "corporate_actions", "fundamentals", "symbol_metadata"}
@@ -110,15 +112,33 @@ def test_quarantined_rows_and_failed_symbols_show_in_metadata(materialize, db_pa
     assert set(read_table(db_path, "daily_bars")["symbol"]) == {"AAPL"}
 
 
-def test_an_unexplained_drop_fails_the_jump_check(materialize) -> None:
+def test_an_unexplained_drop_is_quarantined_before_the_commit(materialize, db_path: Path) -> None:
     drop = {field: FakeSource().bar("MSFT", DAY)[field] * 0.4 for field in ("open", "high", "low", "close")}
     result = materialize(FakeSource(overrides={("MSFT", DAY): drop}))
+    assert checks(result)["no_unexplained_jumps"].passed, "the bad bar never reached daily_bars"
+    quarantine = read_table(db_path, "quarantine")
+    assert quarantine[["symbol", "date"]].values.tolist() == [["MSFT", DAY]]
+    assert "beyond the jump limit" in quarantine.loc[0, "reason"]
+    bars = read_table(db_path, "daily_bars")
+    assert not ((bars["symbol"] == "MSFT") & (bars["date"] == DAY)).any()
+    assert checks(result)["universe_complete"].metadata["missing_symbols"].value == ["MSFT"]
+
+
+def test_a_jump_already_stored_fails_the_check_on_a_rerun(materialize, db_path: Path) -> None:
+    assert materialize(FakeSource()).success
+    bad = {**FakeSource().bar("MSFT", "2026-11-10"), "close": 500.0, "high": 505.0}
+    writer = MarketDBWriter(db_path)  # a bar stored before jumps were quarantined, or by hand
+    try:
+        with writer.transaction():
+            writer.upsert("daily_bars", pd.DataFrame([bad]).assign(source="old"), "source", "2026-11-25T00:00:00")
+    finally:
+        writer.close()
+    result = materialize(FakeSource())
     jumps = checks(result)["no_unexplained_jumps"]
-    assert not jumps.passed
-    assert jumps.metadata["jumps"].value == 1
-    (example,) = jumps.metadata["examples"].value.records
-    assert (example.data["symbol"], example.data["date"]) == ("MSFT", DAY)
-    assert checks(result)["universe_complete"].passed
+    assert not jumps.passed, "the check guards the whole stored history, not only the partition's window"
+    assert jumps.metadata["jumps"].value == 2  # up to the bad close and back down from it
+    examples = [(r.data["symbol"], r.data["date"]) for r in jumps.metadata["examples"].value.records]
+    assert examples == [("MSFT", "2026-11-10"), ("MSFT", "2026-11-11")]
     assert not result.success
 
 

@@ -10,11 +10,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from turbomode_dagster import calendar
+from turbomode_dagster.ingestion.checks import unexplained_jumps
 from turbomode_dagster.ingestion.run import IngestionReport, fetch_windows, ingest_partition
 from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.sources.csv import CsvSource
 from turbomode_dagster.storage.market_db import MarketDBWriter
 from turbomode_dagster_tests.conftest import DAY, HISTORY_START, UNIVERSE, FakeSource, dump_tables, read_table
 
@@ -110,6 +113,90 @@ def test_bad_rows_go_to_quarantine_and_never_to_daily_bars(db_path: Path) -> Non
     assert report.symbols_with_bar_on_day == {"AAPL", "NVDA"}
 
 
+def test_non_finite_and_overflowing_numbers_are_quarantined_and_the_rest_is_stored(db_path: Path) -> None:
+    source = FakeSource(
+        overrides={
+            ("AAPL", "2026-11-24"): {"volume": float("inf")},
+            ("MSFT", "2026-11-24"): {"volume": 2**63},
+            ("MSFT", "2026-11-23"): {"volume": 1e300},
+            ("NVDA", "2026-11-24"): {"high": float("inf")},
+        }
+    )
+    report = ingest(db_path, source, DAY)
+    reasons = {(r.symbol, r.date): r.reason for r in read_table(db_path, "quarantine").itertuples()}
+    assert reasons == {
+        ("AAPL", "2026-11-24"): "non-finite volume",
+        ("MSFT", "2026-11-24"): "volume beyond a signed 64-bit integer",
+        ("MSFT", "2026-11-23"): "volume beyond a signed 64-bit integer",
+        ("NVDA", "2026-11-24"): "non-finite high",
+    }
+    bars = read_table(db_path, "daily_bars")
+    assert len(bars) == len(UNIVERSE) * len(calendar.sessions(HISTORY_START, DAY)) - 4
+    assert (
+        bars["volume"].between(0, 2**63 - 1).all() and np.isfinite(bars[["open", "high", "low", "close"]]).all().all()
+    )
+    assert report.failures == {} and report.symbols_with_bar_on_day == set(UNIVERSE)
+
+
+def test_a_bar_that_would_fail_the_jump_check_is_quarantined_before_the_commit(db_path: Path) -> None:
+    ingest(db_path, FakeSource(), "2026-11-23")
+    stored = FakeSource().bar("MSFT", "2026-11-23")["close"]
+    spike = {f: FakeSource().bar("MSFT", "2026-11-24")[f] * 3 for f in ("open", "high", "low", "close")}
+    split = FakeSource(splits={("NVDA", DAY): 4.0})  # NVDA's 75% drop on DAY is explained by its split
+    source = FakeSource(overrides={("MSFT", "2026-11-24"): spike}, splits=split.splits)
+    report = ingest(db_path, source, DAY)
+    (row,) = read_table(db_path, "quarantine").itertuples()
+    assert (row.symbol, row.date, row.table_name) == ("MSFT", "2026-11-24", "daily_bars")
+    assert f"from the close {stored} on 2026-11-23, beyond the jump limit" in row.reason
+    bars = read_table(db_path, "daily_bars")
+    assert not ((bars["symbol"] == "MSFT") & (bars["date"] == "2026-11-24")).any()
+    assert ((bars["symbol"] == "MSFT") & (bars["date"] == DAY)).any(), "the next bar is measured from 11-23"
+    assert ((bars["symbol"] == "NVDA") & (bars["date"] == DAY)).any()
+    assert unexplained_jumps(bars, read_table(db_path, "splits")).empty
+    assert report.symbols_with_bar_on_day == set(UNIVERSE)
+
+
+def test_an_unexpected_error_in_one_symbols_rows_names_it_and_its_source(db_path: Path) -> None:
+    odd = {**FakeSource().bar("MSFT", "2026-11-24"), "date": ["2026-11-24"]}  # a list: unhashable, unforeseen
+    report = ingest(db_path, FakeSource(extra_bars=[odd]), DAY)
+    (reason,) = report.failures["MSFT"].values()
+    assert reason.startswith("validating daily_bars of MSFT from fake failed: TypeError")
+    quarantine = read_table(db_path, "quarantine")
+    assert set(quarantine["symbol"]) == {"MSFT"}
+    assert len(quarantine) == len(calendar.sessions(HISTORY_START, DAY)) + 1, "MSFT's rows are kept, in quarantine"
+    assert set(read_table(db_path, "daily_bars")["symbol"]) == {"AAPL", "NVDA"}
+    assert read_table(db_path, "ingestion_log")["status"].tolist() == ["partial"]
+
+
+def test_a_malformed_csv_row_is_quarantined_with_file_and_line_and_the_file_is_stored(
+    db_path: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    lines = [FakeSource().bar("AAPL", d) for d in calendar.sessions("2026-11-16", DAY)]
+    text = ["date,open,high,low,close,volume"] + [
+        f"{b['date']},{b['open']},{b['high']},{b['low']},{b['close']},{b['volume']}" for b in lines
+    ]
+    text[3] = text[3] + ",extra"
+    text.insert(5, "2026-11-31,1,2,0.5,1.5,10")
+    raw = "\n".join(text).encode().replace(b"2026-11-24,", b"2026-11-24,\xff", 1)
+    (folder / "AAPL.csv").write_bytes(raw)
+    writer = MarketDBWriter(db_path)
+    try:
+        ingest_partition(writer, SourceChain([CsvSource(folder)]), ["AAPL"], dt.date(2026, 11, 16), DAY)
+    finally:
+        writer.close()
+    quarantine = read_table(db_path, "quarantine").sort_values("reason")
+    assert quarantine["reason"].tolist() == [
+        "AAPL.csv line 4: has 7 fields, the header has 6",
+        "AAPL.csv line 6: date '2026-11-31' is not a real date in YYYY-MM-DD form",
+        "AAPL.csv line 9: byte 12 is not valid UTF-8",
+    ]
+    assert set(quarantine["source"]) == {"csv"}
+    stored = read_table(db_path, "daily_bars")["date"].tolist()
+    assert stored == [d for d in calendar.sessions("2026-11-16", DAY) if d not in ("2026-11-18", "2026-11-24")]
+
+
 def test_every_rejected_copy_keeps_its_own_quarantine_row(db_path: Path) -> None:
     bar = FakeSource().bar("AAPL", DAY)
     source = FakeSource(extra_bars=[{**bar, "close": bar["close"] + 1, "high": bar["high"] + 1}])
@@ -173,6 +260,7 @@ def test_a_fallback_source_fills_in_and_each_row_records_its_source(db_path: Pat
 
 KILLED_RUN = """
 import datetime as dt, os, signal, sys
+from turbomode_dagster.ingestion.checks import unexplained_jumps
 from turbomode_dagster.ingestion.run import ingest_partition
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.storage.market_db import MarketDBWriter

@@ -52,6 +52,16 @@ def frame(*rows: dict) -> pd.DataFrame:
         ({"date": "2026-13-45"}, "date is not a valid YYYY-MM-DD"),
         ({"date": "24/11/2026"}, "date is not a valid YYYY-MM-DD"),
         ({"date": "2026-11-24T00:00"}, "date is not a valid YYYY-MM-DD"),
+        ({"date": "2026-02-30"}, "date is not a valid YYYY-MM-DD"),
+        ({"volume": 1000.5}, "non-integral volume"),
+        ({"volume": 2**63}, "volume beyond a signed 64-bit integer"),
+        ({"volume": 2**70}, "volume beyond a signed 64-bit integer"),
+        ({"volume": 1e300}, "volume beyond a signed 64-bit integer"),
+        ({"volume": "9223372036854775808"}, "volume beyond a signed 64-bit integer"),
+        ({"close": 1e8, "high": 1e8}, "high above the maximum price 1e+07"),
+        ({"open": 5e-5, "low": 5e-5}, "open below the minimum price 0.0001"),
+        ({"low": -1e-9}, "non-positive low"),
+        ({"volume": [1, 2]}, "missing or non-numeric volume"),
     ],
 )
 def test_a_bad_row_is_rejected_with_its_reason(change: dict, reason: str) -> None:
@@ -63,6 +73,59 @@ def test_a_bad_row_is_rejected_with_its_reason(change: dict, reason: str) -> Non
     ]
     payload = json.loads(rejected.loc[0, "payload"])
     assert payload == {k: v for k, v in bad.items() if k != "source"}, "the payload keeps what the source sent"
+
+
+def strict_json(text: str) -> dict:
+    """json.loads that refuses NaN and Infinity, which are not JSON."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"payload holds {name}: {text}"))
+
+
+@pytest.mark.parametrize("field", ["open", "high", "low", "close", "volume"])
+@pytest.mark.parametrize(("value", "kind"), [(np.inf, "non-finite"), (-np.inf, "non-finite"), ("inf", "non-finite")])
+def test_an_infinite_number_is_quarantined_not_stored_or_crashing(field: str, value: object, kind: str) -> None:
+    bad = {**GOOD, "symbol": "MSFT", field: value}
+    accepted, rejected = validate_bars(frame(GOOD, bad), DAY)
+    assert accepted["symbol"].tolist() == ["AAPL"]
+    assert rejected["reason"].tolist() == [f"{kind} {field}"]
+    assert strict_json(rejected.loc[0, "payload"])[field] in ("inf", "-inf")
+
+
+@pytest.mark.parametrize("field", ["open", "high", "low", "close", "volume"])
+def test_a_nan_is_missing(field: str) -> None:
+    _, rejected = validate_bars(frame(GOOD, {**GOOD, "symbol": "MSFT", field: np.nan}), DAY)
+    assert rejected["reason"].tolist() == [f"missing or non-numeric {field}"]
+    assert strict_json(rejected.loc[0, "payload"])[field] is None
+
+
+def test_accepted_volumes_are_exact_int64() -> None:
+    big = 2**62 + 2**40
+    accepted, rejected = validate_bars(frame({**GOOD, "volume": big}, {**GOOD, "date": DAY, "volume": "1200"}), DAY)
+    assert rejected.empty
+    assert accepted["volume"].tolist() == [big, 1200]
+    assert accepted["volume"].dtype == np.int64
+
+
+def test_rows_a_source_could_not_read_keep_its_reason_and_are_no_duplicates() -> None:
+    unread = {**GOOD, "open": "x", "origin": "AAPL.csv line 3", "rejected": "AAPL.csv line 3: open 'x' is not a number"}
+    good = {**GOOD, "origin": "AAPL.csv line 2", "rejected": None}
+    accepted, rejected = validate_bars(frame(good, unread), DAY)
+    assert accepted[["symbol", "date"]].values.tolist() == [["AAPL", "2026-11-24"]]
+    assert "origin" not in accepted and "rejected" not in accepted
+    assert rejected["reason"].tolist() == ["AAPL.csv line 3: open 'x' is not a number"]
+    assert json.loads(rejected.loc[0, "payload"])["origin"] == "AAPL.csv line 3"
+
+
+def test_a_bar_that_jumps_from_the_stored_close_is_quarantined() -> None:
+    previous = pd.DataFrame({"symbol": ["AAPL"], "date": ["2026-11-23"], "close": [40.0]})
+    accepted, rejected = validate_bars(frame(GOOD), DAY, previous=previous)
+    assert accepted.empty
+    assert rejected["reason"].tolist() == [
+        "close 101.0 is a split-adjusted log move of +0.93 from the close 40.0 on 2026-11-23, beyond the jump limit 0.6"
+    ]
+    # The same drop explained by a 5-for-2 split recorded between the two bars is no jump.
+    splits = pd.DataFrame({"symbol": ["AAPL"], "date": ["2026-11-24"], "ratio": [0.4]})
+    accepted, rejected = validate_bars(frame(GOOD), DAY, previous=previous, splits=splits)
+    assert rejected.empty and accepted["date"].tolist() == ["2026-11-24"]
 
 
 def test_a_holiday_bar_is_rejected_when_it_is_not_after_the_partition_day() -> None:
@@ -160,6 +223,26 @@ def test_splits_and_dividends_are_checked() -> None:
     assert json.loads(rejected.loc[1, "payload"])["amount"] == "n/a"
 
 
+@pytest.mark.parametrize(
+    ("table", "column", "value", "reason"),
+    [
+        ("splits", "ratio", np.inf, "non-finite ratio"),
+        ("splits", "ratio", np.nan, "missing or non-numeric ratio"),
+        ("splits", "ratio", 1e5, "ratio above 1e+04"),
+        ("splits", "ratio", 1e-5, "ratio below 0.0001"),
+        ("dividends", "amount", np.inf, "non-finite amount"),
+        ("dividends", "amount", 1e300, "amount above the maximum price 1e+07"),
+    ],
+)
+def test_corporate_actions_must_be_finite_and_in_range(table: str, column: str, value: float, reason: str) -> None:
+    date_column = "date" if table == "splits" else "ex_date"
+    rows = pd.DataFrame({"symbol": ["AAPL", "MSFT"], date_column: [DAY, DAY], column: [2.0, value], "source": "f"})
+    accepted, rejected = validate_actions(rows, table, date_column, column, DAY)
+    assert accepted["symbol"].tolist() == ["AAPL"]
+    assert rejected["reason"].tolist() == [reason]
+    strict_json(rejected.loc[0, "payload"])
+
+
 def test_fundamentals_must_be_known_by_the_partition_day() -> None:
     rows = pd.DataFrame(
         {
@@ -173,3 +256,25 @@ def test_fundamentals_must_be_known_by_the_partition_day() -> None:
     assert accepted["symbol"].tolist() == ["AAPL"]
     assert rejected["reason"].tolist() == [f"available after {DAY}", "available before period end"]
     assert rejected["date"].tolist() == ["2026-09-30", "2026-09-30"]
+
+
+def test_fundamental_values_must_be_finite_numbers_or_missing() -> None:
+    rows = pd.DataFrame(
+        {
+            "symbol": ["AAPL", "MSFT", "NVDA", "AMD", "IBM"],
+            "period_end": ["2026-09-30", "2026-09-30", "2026-09-30", "2026-09-31", "2026-09-30"],
+            "available_date": ["2026-10-30"] * 5,
+            "revenue": [1e9, np.inf, "lots", 1e9, None],
+            "eps": [1.5, 1.5, 1.5, 1.5, None],
+            "source": "fake",
+        }
+    )
+    accepted, rejected = validate_fundamentals(rows, DAY)
+    assert accepted["symbol"].tolist() == ["AAPL", "IBM"], "a missing value is allowed"
+    assert rejected["reason"].tolist() == [
+        "non-finite revenue",
+        "non-numeric revenue",
+        "period_end is not a valid YYYY-MM-DD",
+    ]
+    for payload in rejected["payload"]:
+        strict_json(payload)
