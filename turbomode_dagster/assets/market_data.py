@@ -126,6 +126,7 @@ def _results(report: IngestionReport):
             "rows_written": written.get("daily_bars", 0),
             "rows_by_source": dg.MetadataValue.json(report.rows_by_source),
             "symbols_failed": dg.MetadataValue.json(failures),
+            "sources_down": dg.MetadataValue.json(report.sources_down),
             "quarantined_rows": len(report.quarantined),
             "quarantine_reasons": dg.MetadataValue.json(
                 report.quarantined["reason"].value_counts().to_dict() if len(report.quarantined) else {}

@@ -38,6 +38,7 @@ class IngestionReport:
     rows_written: dict[str, int] = field(default_factory=dict)
     rows_by_source: dict[str, int] = field(default_factory=dict)
     failures: dict[str, dict[str, str]] = field(default_factory=dict)
+    sources_down: dict[str, str] = field(default_factory=dict)
     quarantined: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=QUARANTINE_COLUMNS))
     bars: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -95,7 +96,7 @@ def ingest_partition(
     fundamentals, bad_fundamentals = _validate(
         partial(validate_fundamentals, partition_day=day), fetched.fundamentals, "fundamentals", "period_end", failures
     )
-    previous, stored_splits = _stored_context(writer, day)
+    previous, stored_splits = writer.last_closes_before(day), writer.splits()
     known_splits = pd.concat(
         [f for f in (stored_splits, splits[["symbol", "date", "ratio"]]) if not f.empty] or [stored_splits],
         ignore_index=True,
@@ -118,6 +119,7 @@ def ingest_partition(
         window_start=min(windows),
         rows_by_source={k: int(v) for k, v in bars["source"].value_counts().sort_index().items()},
         failures=failures,
+        sources_down=fetched.unavailable,
         quarantined=rejected,
         bars=bars,
     )
@@ -184,18 +186,6 @@ def _validate(
     )
 
 
-def _stored_context(writer: MarketDBWriter, day: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What the jump rule measures new bars against: each symbol's last stored bar before `day`, and every split."""
-    previous = pd.read_sql_query(
-        "SELECT symbol, date, close FROM daily_bars "
-        "JOIN (SELECT symbol, MAX(date) AS date FROM daily_bars WHERE date < ? GROUP BY symbol) USING (symbol, date)",
-        writer.con,
-        params=[day],
-    )
-    splits = pd.read_sql_query("SELECT symbol, date, ratio FROM splits", writer.con)
-    return previous, splits
-
-
 def _fetch_all(chain: SourceChain, windows: dict[str, list[str]], day: str) -> ChainResult:
     """One chain fetch per distinct window start, merged."""
     results = [
@@ -209,7 +199,8 @@ def _fetch_all(chain: SourceChain, windows: dict[str, list[str]], day: str) -> C
     merged["dividends"] = merged["dividends"].drop_duplicates(["symbol", "ex_date", "amount"])
     merged["fundamentals"] = merged["fundamentals"].drop_duplicates()
     failures = {s: reasons for r in results for s, reasons in r.failures.items()}
-    return ChainResult(**merged, failures=failures)
+    unavailable = {name: reason for r in results for name, reason in r.unavailable.items()}
+    return ChainResult(**merged, failures=failures, unavailable=unavailable)
 
 
 def _now() -> str:

@@ -150,6 +150,19 @@ class MarketDBWriter:
             ),
         )
 
+    def last_closes_before(self, day: str) -> pd.DataFrame:
+        """Each symbol's last stored bar before `day` (symbol, date, close): what new bars' jumps are measured from."""
+        return pd.read_sql_query(
+            "SELECT symbol, date, close FROM daily_bars JOIN "
+            "(SELECT symbol, MAX(date) AS date FROM daily_bars WHERE date < ? GROUP BY symbol) USING (symbol, date)",
+            self.con,
+            params=[day],
+        )
+
+    def splits(self) -> pd.DataFrame:
+        """Every stored split (symbol, date, ratio)."""
+        return pd.read_sql_query("SELECT symbol, date, ratio FROM splits", self.con)
+
     def last_bar_dates(self, before: str) -> dict[str, str]:
         """Each symbol's latest stored bar date strictly before `before`."""
         rows = self.con.execute(

@@ -112,6 +112,14 @@ def test_quarantined_rows_and_failed_symbols_show_in_metadata(materialize, db_pa
     assert set(read_table(db_path, "daily_bars")["symbol"]) == {"AAPL"}
 
 
+def test_a_source_that_was_down_shows_in_metadata(materialize) -> None:
+    result = materialize(FakeSource("ibkr", unavailable="connection refused by 127.0.0.1:4002"), FakeSource("backup"))
+    assert result.success
+    meta = metadata(result, "daily_bars")
+    assert list(meta["sources_down"]) == ["ibkr"] and "connection refused" in meta["sources_down"]["ibkr"]
+    assert meta["rows_by_source"] == {"backup": meta["rows_written"]}
+
+
 def test_an_unexplained_drop_is_quarantined_before_the_commit(materialize, db_path: Path) -> None:
     drop = {field: FakeSource().bar("MSFT", DAY)[field] * 0.4 for field in ("open", "high", "low", "close")}
     result = materialize(FakeSource(overrides={("MSFT", DAY): drop}))
