@@ -117,7 +117,7 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -
 def _first_duplicate(frame: pd.DataFrame, name: str) -> None:
     duplicated = frame.duplicated(["symbol", "date"])
     if duplicated.any():
-        row = frame.loc[duplicated.idxmax()]
+        row = frame.iloc[int(np.argmax(duplicated.to_numpy()))]
         raise BacktestInputError(f"{name} has more than one row for symbol {row['symbol']} on {row['date']}")
 
 
@@ -131,7 +131,7 @@ def _price_panel(prices: pd.DataFrame) -> _Panel:
         if bad.any():
             row = prices.iloc[int(np.argmax(bad))]
             raise BacktestInputError(
-                f"prices.{column} must be finite and > 0: symbol {row['symbol']} on {row['date']} has {row[column]!r}"
+                f"prices.{column} must be finite and > 0: symbol {row['symbol']} on {row['date']} has {row[column]}"
             )
     date_codes, dates = pd.factorize(prices["date"], sort=True)
     symbol_codes, symbols = pd.factorize(prices["symbol"], sort=True)
@@ -155,7 +155,7 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
         row = weights.iloc[int(np.argmax(bad))]
         raise BacktestInputError(
             f"weights.weight must be finite and >= 0 (long only): symbol {row['symbol']} on {row['date']} "
-            f"has {row['weight']!r}"
+            f"has {row['weight']}"
         )
     _first_duplicate(weights, "weights")
     symbol_at = panel.symbols.get_indexer(weights["symbol"])
@@ -166,7 +166,7 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
     if unpriced.any():
         row = weights.iloc[int(np.argmax(unpriced))]
         raise BacktestInputError(
-            f"weights has weight {row['weight']!r} for symbol {row['symbol']} on {row['date']}, which has no price row"
+            f"weights has weight {row['weight']} for symbol {row['symbol']} on {row['date']}, which has no price row"
         )
     decided = np.full(panel.close.shape, np.nan)
     priced = symbol_at >= 0
@@ -177,7 +177,7 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
     if over.any():
         day = int(np.argmax(over))
         raise BacktestInputError(
-            f"weights on {panel.dates[day]} sum to {sums[day]!r}, above 1 (long only, no leverage)"
+            f"weights on {panel.dates[day]} sum to {float(sums[day])!r}, above 1 (long only, no leverage)"
         )
     traded = np.full(decided.shape, np.nan)
     traded[1:] = decided[:-1]
