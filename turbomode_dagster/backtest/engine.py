@@ -210,37 +210,40 @@ def _run(open_: np.ndarray, close: np.ndarray, targets: np.ndarray, fees: float,
     """One vectorised step per session over the symbols that can act: priced, with a target, held or wanted."""
     n_sessions, n_symbols = close.shape
     position = np.zeros(n_symbols)
-    val_price = np.full(n_symbols, np.nan)
     cash_by_session = np.empty(n_sessions)
     positions = np.empty((n_sessions, n_symbols))
     traded = np.zeros(n_sessions)
     open_value = np.full(n_sessions, np.nan)
     fills: list[tuple[np.ndarray, ...]] = []
-    decides = ~np.isnan(targets).all(axis=1)
+    # Per session and symbol, all at once: the valuation price (the last open seen), whether an order
+    # can fill (an open and a target), and whether it is wanted even from a flat book (a nonzero target).
+    valuation = pd.DataFrame(open_).ffill().to_numpy()
+    tradable = ~np.isnan(open_) & ~np.isnan(targets)
+    wanted = tradable & (targets != 0)
+    decides = tradable.any(axis=1)
     for i in range(n_sessions):
-        price = open_[i]
-        priced = ~np.isnan(price)
-        val_price[priced] = price[priced]
         held = np.flatnonzero(position)
+        holding = position[held]
         # Sequential sum in column order, as vectorbt values the group.
-        value = float(np.cumsum(np.concatenate(([cash], position[held] * val_price[held])))[-1])
+        value = float(np.cumsum(np.concatenate(([cash], holding * valuation[i, held])))[-1]) if held.size else cash
         open_value[i] = value
-        position[held[np.abs(position[held]) <= ABS_TOL]] = 0.0
+        dust = np.abs(holding) <= ABS_TOL
+        if dust.any():
+            position[held[dust]] = 0.0
         if abs(cash) <= ABS_TOL:
             cash = 0.0
         if decides[i] and value > 0:
-            weight = targets[i]
             # A flat symbol with a zero target would be an order vectorbt drops: leave it out.
-            acting = np.flatnonzero(priced & ~np.isnan(weight) & ((weight != 0) | (position != 0)))
+            acting = np.flatnonzero(wanted[i] | (tradable[i] & (position != 0)))
             if acting.size:
                 cash, filled = _trade_session(
-                    cash, value, acting, weight[acting], price[acting], position[acting], fees, slippage
+                    cash, value, acting, targets[i, acting], open_[i, acting], position[acting], fees, slippage
                 )
                 if filled is not None:
                     columns, shares, fill_price, fee, after = filled
                     position[columns] = after
                     fills.append((np.full(columns.size, i), columns, shares, fill_price, fee, after))
-                    traded[i] = float(np.sum(np.abs(shares) * fill_price))
+                    traded[i] = float(np.abs(shares) @ fill_price)
         cash_by_session[i] = cash
         positions[i] = position
     columns = tuple(np.concatenate(parts) for parts in zip(*fills, strict=True)) if fills else _no_fills()
@@ -265,14 +268,15 @@ def _trade_session(
 
     All inputs are per acting symbol, in column order; the valuation price is the open (`price`).
     """
-    sequence = np.argsort(weight * value - held * price, kind="stable")
-    columns, weight, price, held = columns[sequence], weight[sequence], price[sequence], held[sequence]
-    size = weight * value / price - held
+    target_value = weight * value
+    sequence = np.argsort(target_value - held * price, kind="stable")
+    size = (target_value / price - held)[sequence]
+    columns, price, held = columns[sequence], price[sequence], held[sequence]
     is_sell = size <= 0
     sell_size = np.minimum(held, -size)
     sell = is_sell & (held != 0) & (np.abs(sell_size) > ABS_TOL)
-    buy = ~is_sell & (np.abs(size) > ABS_TOL)
-    fill_price = np.where(sell, price * (1 - slippage), price * (1 + slippage))
+    buy = ~is_sell & (size > ABS_TOL)
+    fill_price = price * np.where(is_sell, 1 - slippage, 1 + slippage)
     shares = np.where(sell, -sell_size, np.where(buy, size, 0.0))
     notional = np.abs(shares) * fill_price
     fee = notional * fees
