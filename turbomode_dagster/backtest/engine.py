@@ -48,7 +48,8 @@ class BacktestResult:
     equity: value at each session's close; cash: cash after that session's orders; positions: shares
     held at each close (sessions x symbols); exposure: held value / equity at each close; turnover:
     one-way turnover per session (half the traded notional over the value at that open); orders: the
-    fills in execution order; trades: round trips per symbol (see `round_trips`).
+    fills in execution order; trades: round trips (symbol, entry_date, exit_date, closed, cost, pnl,
+    return, fees; see `_round_trips`).
     """
 
     equity: pd.Series
@@ -101,17 +102,30 @@ class _Run:
 
 
 def _check_costs(fees_bps: float, slippage_bps: float, initial_cash: float) -> None:
-    for name, value in (("fees_bps", fees_bps), ("slippage_bps", slippage_bps)):
-        if not np.isfinite(value) or value < 0:
+    for name, value, floor in (("fees_bps", fees_bps, 0.0), ("slippage_bps", slippage_bps, 0.0)):
+        if not _number_at_least(value, floor, strict=False):
             raise BacktestInputError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not np.isfinite(initial_cash) or initial_cash <= 0:
+    if not _number_at_least(initial_cash, 0.0, strict=True):
         raise BacktestInputError(f"initial_cash must be a finite number > 0, got {initial_cash!r}")
+
+
+def _number_at_least(value: object, floor: float, strict: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return bool(np.isfinite(value)) and (value > floor if strict else value >= floor)
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise BacktestInputError(f"{name} is missing column(s) {missing}; it needs {list(columns)}")
+
+
+def _require_keys(frame: pd.DataFrame, name: str) -> None:
+    for column in ("symbol", "date"):
+        missing = frame[column].isna().to_numpy()
+        if missing.any():
+            raise BacktestInputError(f"{name}.{column} is empty in row {int(np.argmax(missing))} (counting from 0)")
 
 
 def _first_duplicate(frame: pd.DataFrame, name: str) -> None:
@@ -125,6 +139,7 @@ def _price_panel(prices: pd.DataFrame) -> _Panel:
     _require_columns(prices, PRICE_KEYS, "prices")
     if prices.empty:
         raise BacktestInputError("prices is empty")
+    _require_keys(prices, "prices")
     for column in ("open", "close"):
         values = pd.to_numeric(prices[column], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (values <= 0)
@@ -158,6 +173,7 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
     """Weights as traded: row i holds the targets decided at the close of session i - 1 (NaN: no order)."""
     _require_columns(weights, WEIGHT_KEYS, "weights")
+    _require_keys(weights, "weights")
     values = pd.to_numeric(weights["weight"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
@@ -173,9 +189,15 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
     unpriced[~unpriced] = np.isnan(panel.close[date_at[~unpriced], symbol_at[~unpriced]])
     unpriced &= values != 0
     if unpriced.any():
-        row = weights.iloc[int(np.argmax(unpriced))]
+        at = int(np.argmax(unpriced))
+        row = weights.iloc[at]
+        why = (
+            "which is not a price session (no symbol has a price row that date)"
+            if date_at[at] < 0
+            else ("which has no price row")
+        )
         raise BacktestInputError(
-            f"weights has weight {row['weight']} for symbol {row['symbol']} on {row['date']}, which has no price row"
+            f"weights has weight {row['weight']} for symbol {row['symbol']} on {row['date']}, {why}"
         )
     decided = np.full(panel.close.shape, np.nan)
     priced = symbol_at >= 0

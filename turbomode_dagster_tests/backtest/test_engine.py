@@ -181,7 +181,17 @@ def test_look_ahead_canary_later_prices_change_nothing_up_to_that_session() -> N
             "weights on 2026-11-19 sum to 1.2",
         ),
         (prices("AAA", [1.0], [1.0]), weights(("ZZZ", DATES[0], 0.5)), "symbol ZZZ on 2026-11-19, which has no price"),
-        (prices("AAA", [1.0], [1.0]), weights(("AAA", DATES[1], 0.5)), "symbol AAA on 2026-11-20, which has no price"),
+        (
+            prices("AAA", [1.0], [1.0]),
+            weights(("AAA", DATES[1], 0.5)),
+            "symbol AAA on 2026-11-20, which is not a price session",
+        ),
+        (
+            pd.concat([prices("AAA", [1.0], [1.0]), prices("BBB", [1.0, 1.0], [1.0, 1.0])]),
+            weights(("AAA", DATES[1], 0.5)),
+            "symbol AAA on 2026-11-20, which has no price row",
+        ),
+        (prices("AAA", [1.0], [1.0]).assign(symbol=None), weights(), r"prices.symbol is empty in row 0"),
     ],
 )
 def test_bad_input_is_refused_naming_the_column_symbol_and_date(
@@ -195,7 +205,7 @@ def test_a_zero_weight_needs_no_price_and_bad_costs_are_refused() -> None:
     market = prices("AAA", [1.0, 1.0], [1.0, 1.0])
     result = simulate(market, weights(("AAA", DATES[0], 1.0), ("GONE", DATES[0], 0.0)), initial_cash=100.0)
     assert result.orders["symbol"].tolist() == ["AAA"]
-    for keyword, value in (("fees_bps", -1.0), ("slippage_bps", np.nan), ("initial_cash", 0.0)):
+    for keyword, value in (("fees_bps", -1.0), ("slippage_bps", np.nan), ("initial_cash", 0.0), ("fees_bps", "5")):
         with pytest.raises(BacktestInputError, match=keyword):
             simulate(market, weights(), **{keyword: value})
 
