@@ -62,6 +62,8 @@ def test_readers_beside_a_writer_never_see_a_locked_database(db_path: Path) -> N
     assert min(queries) > 0, f"every reader must have run queries during the writes: {queries}"
     reader = MarketDataReader(db_path)
     try:
-        assert reader.query("SELECT COUNT(*) AS n FROM daily_bars")["n"][0] == TRANSACTIONS * SYMBOLS_PER_TRANSACTION * len(days)
+        assert reader.query("SELECT COUNT(*) AS n FROM daily_bars")["n"][
+            0
+        ] == TRANSACTIONS * SYMBOLS_PER_TRANSACTION * len(days)
     finally:
         reader.close()
