@@ -36,5 +36,5 @@ def test_a_bad_field_is_named_by_its_path(field, value):
 
 def test_an_exit_threshold_above_the_entry_threshold_is_refused():
     raw = patch_config(shipped_config(), {"backtest.entry_probability": 0.2, "backtest.exit_probability": 0.3})
-    with pytest.raises(ConfigError, match="exit_probability 0.3 is above entry_probability 0.2"):
+    with pytest.raises(ConfigError, match=r"exit_probability 0\.3 is above entry_probability 0\.2"):
         parse_settings(raw)
