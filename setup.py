@@ -31,7 +31,17 @@ setup(
         "ibkr": ["ib_insync>=0.9.86"],
         "ib_async": ["ib_async>=1.0"],
         "gpu": ["cudf-cu12>=24.10"],
-        "test": ["pytest>=8", "ta-lib>=0.5", "ruff>=0.6", "ib_insync>=0.9.86"],
+        # vectorbt is the backtest engine's parity reference and benchmark rival only; 1.0.0 imports
+        # with the project's pandas only beside plotly < 6. empyrical checks the metric formulas.
+        "test": [
+            "pytest>=8",
+            "ta-lib>=0.5",
+            "ruff>=0.6",
+            "ib_insync>=0.9.86",
+            "vectorbt==1.0.0",
+            "plotly==5.24.1",
+            "empyrical-reloaded==0.7.1",
+        ],
     },
     entry_points={"console_scripts": ["turbomode=turbomode_dagster.cli:main"]},
 )

@@ -1,0 +1,10 @@
+"""Backtests of target weights: a pure engine with vectorbt's order semantics, and the metrics of its results.
+
+No Dagster imports here; the `backtest_report` asset builds on these functions.
+"""
+
+from __future__ import annotations
+
+from turbomode_dagster.backtest.engine import BacktestInputError, BacktestResult, simulate
+
+__all__ = ["BacktestInputError", "BacktestResult", "simulate"]

@@ -1,0 +1,364 @@
+"""The backtest engine: target weights decided at a close, traded at the next open, one shared cash account.
+
+Semantics are vectorbt 1.0.0's `Portfolio.from_orders(close, size=weights.shift(1),
+size_type="targetpercent", price=open, fees=f, slippage=s, init_cash=C, cash_sharing=True,
+group_by=True, call_seq="auto", direction="longonly")`, reproduced with one NumPy step per session:
+
+* the portfolio is valued once per session at that session's opens (a symbol without an open keeps its
+  last open), before any order; each target value is `weight x that value`;
+* orders run in increasing order of `target value - current value` (ties in symbol order), so sells
+  free cash before buys; a buy the cash cannot cover is cut to `cash / (price x (1 + s) x (1 + f))`,
+  and later buys that session get nothing;
+* fills are at `open x (1 + s)` for buys and `open x (1 - s)` for sells; the fee is `f` of the notional;
+* equity is cash plus every holding at that session's close (a held symbol without a close keeps its
+  last close).
+
+Input conventions (see `simulate`): a date present in `weights` is a rebalance date, and a symbol
+absent that date targets 0; sessions without weights trade nothing. A held symbol with no price on a
+session cannot trade there: that session's order for it is skipped (the next rebalance applies) and it
+is valued at its last close, which is also what happens to a holding that stops having prices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+PRICE_KEYS = ("symbol", "date", "open", "close")
+WEIGHT_KEYS = ("symbol", "date", "weight")
+ORDER_COLUMNS = ("date", "symbol", "shares", "price", "fee")
+TRADE_COLUMNS = ("symbol", "entry_date", "exit_date", "closed", "cost", "pnl", "return", "fees")
+# vectorbt's tolerances (vectorbt.utils.math_): two floats are "close" within these, a value that
+# close to zero is zero. Matching them keeps the same orders filled, cut or dropped.
+REL_TOL = 1e-9
+ABS_TOL = 1e-12
+WEIGHT_SUM_TOL = 1e-9
+
+
+class BacktestInputError(ValueError):
+    """Prices or weights a backtest cannot run on; the message names the column, symbol and date."""
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """What one simulation produced, by session (the sorted price dates) and symbol (sorted).
+
+    equity: value at each session's close; cash: cash after that session's orders; positions: shares
+    held at each close (sessions x symbols); exposure: held value / equity at each close; turnover:
+    one-way turnover per session (half the traded notional over the value at that open); orders: the
+    fills in execution order; trades: round trips per symbol (see `round_trips`).
+    """
+
+    equity: pd.Series
+    cash: pd.Series
+    positions: pd.DataFrame
+    exposure: pd.Series
+    turnover: pd.Series
+    orders: pd.DataFrame
+    trades: pd.DataFrame
+    initial_cash: float
+
+
+def simulate(
+    prices: pd.DataFrame,
+    weights: pd.DataFrame,
+    *,
+    fees_bps: float = 0.0,
+    slippage_bps: float = 0.0,
+    initial_cash: float = 1_000_000.0,
+) -> BacktestResult:
+    """Trade `weights` (symbol, date, weight: decided at that close) on `prices` (symbol, date, open, close).
+
+    Prices are one basis throughout, normally total-return prices from `prices.adjusted_bars`, so
+    dividends are credited through the price. Long only: weights are >= 0 and sum to at most 1 a date.
+    A nonzero weight needs a price row for its symbol and date; a zero weight needs none.
+    """
+    _check_costs(fees_bps, slippage_bps, initial_cash)
+    panel = _price_panel(prices)
+    targets = _target_panel(weights, panel)
+    fees, slippage = fees_bps / 10_000.0, slippage_bps / 10_000.0
+    run = _run(panel.open, panel.close, targets, fees, slippage, float(initial_cash))
+    return _result(panel, run, float(initial_cash))
+
+
+@dataclass(frozen=True)
+class _Panel:
+    dates: pd.Index
+    symbols: pd.Index
+    open: np.ndarray  # sessions x symbols, NaN where no bar
+    close: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Run:
+    cash: np.ndarray
+    positions: np.ndarray
+    traded: np.ndarray  # per session, sum of |filled notional|
+    open_value: np.ndarray  # per session, the value the targets were fractions of
+    fills: tuple[np.ndarray, ...]  # session, symbol, shares (signed), price, fee, position after
+
+
+def _check_costs(fees_bps: float, slippage_bps: float, initial_cash: float) -> None:
+    for name, value in (("fees_bps", fees_bps), ("slippage_bps", slippage_bps)):
+        if not np.isfinite(value) or value < 0:
+            raise BacktestInputError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not np.isfinite(initial_cash) or initial_cash <= 0:
+        raise BacktestInputError(f"initial_cash must be a finite number > 0, got {initial_cash!r}")
+
+
+def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise BacktestInputError(f"{name} is missing column(s) {missing}; it needs {list(columns)}")
+
+
+def _first_duplicate(frame: pd.DataFrame, name: str) -> None:
+    duplicated = frame.duplicated(["symbol", "date"])
+    if duplicated.any():
+        row = frame.loc[duplicated.idxmax()]
+        raise BacktestInputError(f"{name} has more than one row for symbol {row['symbol']} on {row['date']}")
+
+
+def _price_panel(prices: pd.DataFrame) -> _Panel:
+    _require_columns(prices, PRICE_KEYS, "prices")
+    if prices.empty:
+        raise BacktestInputError("prices is empty")
+    for column in ("open", "close"):
+        values = pd.to_numeric(prices[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values <= 0)
+        if bad.any():
+            row = prices.iloc[int(np.argmax(bad))]
+            raise BacktestInputError(
+                f"prices.{column} must be finite and > 0: symbol {row['symbol']} on {row['date']} has {row[column]!r}"
+            )
+    date_codes, dates = pd.factorize(prices["date"], sort=True)
+    symbol_codes, symbols = pd.factorize(prices["symbol"], sort=True)
+    shape = (len(dates), len(symbols))
+    counts = np.bincount(date_codes * shape[1] + symbol_codes, minlength=shape[0] * shape[1])
+    if counts.max() > 1:
+        _first_duplicate(prices, "prices")
+    open_ = np.full(shape, np.nan)
+    close = np.full(shape, np.nan)
+    open_[date_codes, symbol_codes] = prices["open"].to_numpy(dtype=float)
+    close[date_codes, symbol_codes] = prices["close"].to_numpy(dtype=float)
+    return _Panel(pd.Index(dates, name="date"), pd.Index(symbols, name="symbol"), open_, close)
+
+
+def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
+    """Weights as traded: row i holds the targets decided at the close of session i - 1 (NaN: no order)."""
+    _require_columns(weights, WEIGHT_KEYS, "weights")
+    values = pd.to_numeric(weights["weight"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row = weights.iloc[int(np.argmax(bad))]
+        raise BacktestInputError(
+            f"weights.weight must be finite and >= 0 (long only): symbol {row['symbol']} on {row['date']} "
+            f"has {row['weight']!r}"
+        )
+    _first_duplicate(weights, "weights")
+    symbol_at = panel.symbols.get_indexer(weights["symbol"])
+    date_at = panel.dates.get_indexer(weights["date"])
+    unpriced = (symbol_at < 0) | (date_at < 0)
+    unpriced[~unpriced] = np.isnan(panel.close[date_at[~unpriced], symbol_at[~unpriced]])
+    unpriced &= values != 0
+    if unpriced.any():
+        row = weights.iloc[int(np.argmax(unpriced))]
+        raise BacktestInputError(
+            f"weights has weight {row['weight']!r} for symbol {row['symbol']} on {row['date']}, which has no price row"
+        )
+    decided = np.full(panel.close.shape, np.nan)
+    priced = symbol_at >= 0
+    decided[np.unique(date_at[date_at >= 0])] = 0.0
+    decided[date_at[priced & (date_at >= 0)], symbol_at[priced & (date_at >= 0)]] = values[priced & (date_at >= 0)]
+    sums = np.nansum(decided, axis=1)
+    over = sums > 1.0 + WEIGHT_SUM_TOL
+    if over.any():
+        day = int(np.argmax(over))
+        raise BacktestInputError(
+            f"weights on {panel.dates[day]} sum to {sums[day]!r}, above 1 (long only, no leverage)"
+        )
+    traded = np.full(decided.shape, np.nan)
+    traded[1:] = decided[:-1]
+    return traded
+
+
+def _close_to_zero(values: np.ndarray) -> np.ndarray:
+    return np.abs(values) <= ABS_TOL
+
+
+def _is_close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a - b) <= np.maximum(REL_TOL * np.maximum(np.abs(a), np.abs(b)), ABS_TOL)
+
+
+def _run(open_: np.ndarray, close: np.ndarray, targets: np.ndarray, fees: float, slippage: float, cash: float) -> _Run:
+    """One vectorised step per session; within a session sells then buys, with cash accumulated in order."""
+    n_sessions, n_symbols = close.shape
+    position = np.zeros(n_symbols)
+    val_price = np.full(n_symbols, np.nan)
+    cash_by_session = np.empty(n_sessions)
+    positions = np.empty((n_sessions, n_symbols))
+    traded = np.zeros(n_sessions)
+    open_value = np.full(n_sessions, np.nan)
+    fills: list[tuple[np.ndarray, ...]] = []
+    for i in range(n_sessions):
+        price = open_[i]
+        val_price = np.where(np.isnan(price), val_price, price)
+        held = position != 0
+        # Sequential sum in column order, as vectorbt values the group.
+        value = float(np.cumsum(np.concatenate(([cash], position[held] * val_price[held])))[-1])
+        open_value[i] = value
+        weight = targets[i]
+        position[_close_to_zero(position)] = 0.0
+        if abs(cash) <= ABS_TOL:
+            cash = 0.0
+        tradable = ~np.isnan(weight) & ~np.isnan(price)
+        if tradable.any() and value > 0:
+            cash, filled = _trade_session(i, cash, value, weight, price, val_price, position, tradable, fees, slippage)
+            if filled is not None:
+                fills.append(filled)
+                traded[i] = float(np.sum(np.abs(filled[2]) * filled[3]))
+        cash_by_session[i] = cash
+        positions[i] = position
+    columns = tuple(np.concatenate(parts) for parts in zip(*fills, strict=True)) if fills else _no_fills()
+    return _Run(cash_by_session, positions, traded, open_value, columns)
+
+
+def _no_fills() -> tuple[np.ndarray, ...]:
+    return (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), *(np.empty(0) for _ in range(4)))
+
+
+def _trade_session(
+    i: int,
+    cash: float,
+    value: float,
+    weight: np.ndarray,
+    price: np.ndarray,
+    val_price: np.ndarray,
+    position: np.ndarray,
+    tradable: np.ndarray,
+    fees: float,
+    slippage: float,
+) -> tuple[float, tuple[np.ndarray, ...] | None]:
+    """Fill one session's orders in call order; updates `position` in place, returns cash and the fills."""
+    order_value = weight * value - position * val_price
+    sequence = np.argsort(np.where(tradable, order_value, np.nan), kind="stable")[: int(tradable.sum())]
+    size = weight[sequence] * value / val_price[sequence] - position[sequence]
+    held = position[sequence]
+    is_sell = size <= 0
+    sell_size = np.minimum(held, -size)
+    sell = is_sell & (held != 0) & ~_close_to_zero(sell_size)
+    buy = ~is_sell & ~_close_to_zero(size)
+    sell_price = price[sequence] * (1 - slippage)
+    buy_price = price[sequence] * (1 + slippage)
+    proceeds = np.where(sell, sell_size * sell_price, 0.0)
+    sell_fee = proceeds * fees
+    buy_notional = np.where(buy, size * buy_price, 0.0)
+    buy_fee = buy_notional * fees
+    # Cash before each order, summed in call order exactly as vectorbt steps through it (x + -y == x - y).
+    flows = np.where(sell, proceeds - sell_fee, -(buy_notional + buy_fee))
+    running = np.cumsum(np.concatenate(([cash], flows)))
+    cash_before = running[:-1]
+    shares = np.where(sell, -sell_size, np.where(buy, size, 0.0))
+    fill_price = np.where(sell, sell_price, buy_price)
+    fee = np.where(sell, sell_fee, buy_fee)
+    filled = sell | buy
+    cost = buy_notional + buy_fee
+    no_cash = buy & (cash_before <= ABS_TOL)
+    exact = buy & ~no_cash & _is_close(cost, cash_before)
+    short = buy & ~no_cash & ~exact & (cost > cash_before)
+    limit = np.flatnonzero(no_cash | exact | short)
+    if limit.size:
+        # The first buy that meets the end of the cash: with none left it is dropped, within tolerance
+        # of the cash it is filled whole, beyond it it is cut to what the cash pays; later buys get nothing.
+        k = int(limit[0])
+        filled[k + 1 :] &= ~buy[k + 1 :]
+        if no_cash[k]:
+            filled[k] = False
+        elif short[k]:
+            spend = cash_before[k] / (1 + fees)
+            shares[k] = spend / buy_price[k]
+            fee[k] = cash_before[k] - spend
+        cash = 0.0
+    else:
+        cash = float(running[-1])
+    columns = sequence[filled]
+    new_position = held[filled] + shares[filled]
+    closing = _is_close(np.abs(held[filled]), np.abs(shares[filled])) & (shares[filled] < 0)
+    new_position[closing] = 0.0
+    position[columns] = new_position
+    if not filled.any():
+        return cash, None
+    return cash, (
+        np.full(columns.size, i, dtype=np.int64),
+        columns.astype(np.int64),
+        shares[filled],
+        fill_price[filled],
+        fee[filled],
+        new_position,
+    )
+
+
+def _result(panel: _Panel, run: _Run, initial_cash: float) -> BacktestResult:
+    marked = pd.DataFrame(panel.close).ffill().to_numpy()
+    held_value = np.where(run.positions != 0, run.positions * np.nan_to_num(marked), 0.0).sum(axis=1)
+    equity = run.cash + held_value
+    session, symbol, shares, price, fee, after = run.fills
+    orders = pd.DataFrame(
+        {
+            "date": panel.dates.to_numpy()[session],
+            "symbol": panel.symbols.to_numpy()[symbol],
+            "shares": shares,
+            "price": price,
+            "fee": fee,
+        },
+        columns=list(ORDER_COLUMNS),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        turnover = np.where(run.open_value > 0, run.traded / 2.0 / run.open_value, 0.0)
+    last_close = pd.Series(np.nan_to_num(marked[-1]), index=panel.symbols)
+    return BacktestResult(
+        equity=pd.Series(equity, index=panel.dates, name="equity"),
+        cash=pd.Series(run.cash, index=panel.dates, name="cash"),
+        positions=pd.DataFrame(run.positions, index=panel.dates, columns=panel.symbols),
+        exposure=pd.Series(np.where(equity > 0, held_value / equity, 0.0), index=panel.dates, name="exposure"),
+        turnover=pd.Series(turnover, index=panel.dates, name="turnover"),
+        orders=orders,
+        trades=round_trips(orders, after, last_close),
+        initial_cash=initial_cash,
+    )
+
+
+def round_trips(orders: pd.DataFrame, position_after: np.ndarray, last_close: pd.Series) -> pd.DataFrame:
+    """Round trips: from a symbol's first buy out of a flat book to the order that leaves it flat again.
+
+    Every fill in between (adds and trims) belongs to the trip. `cost` is what the buys paid (fees
+    included), `pnl` the net cash the trip returned (sells minus buys minus fees) and `return` pnl /
+    cost. A trip still open at the end is marked at the last close (`closed` False, no `exit_date`).
+    """
+    if orders.empty:
+        return pd.DataFrame(columns=list(TRADE_COLUMNS))
+    frame = orders.assign(
+        flat=position_after == 0,
+        flow=-orders["shares"] * orders["price"] - orders["fee"],
+        paid=np.where(orders["shares"] > 0, orders["shares"] * orders["price"] + orders["fee"], 0.0),
+        remaining=position_after,
+    )
+    by_symbol = frame.groupby("symbol", sort=False)
+    frame["trip"] = by_symbol["flat"].cumsum() - frame["flat"]
+    trips = frame.groupby(["symbol", "trip"], sort=True).agg(
+        entry_date=("date", "first"),
+        exit_date=("date", "last"),
+        closed=("flat", "last"),
+        cost=("paid", "sum"),
+        flow=("flow", "sum"),
+        remaining=("remaining", "last"),
+        fees=("fee", "sum"),
+    )
+    trips = trips.reset_index()
+    open_value = np.where(trips["closed"], 0.0, trips["remaining"] * trips["symbol"].map(last_close).to_numpy())
+    trips["pnl"] = trips["flow"] + open_value
+    trips["return"] = trips["pnl"] / trips["cost"]
+    trips["exit_date"] = trips["exit_date"].where(trips["closed"])
+    return trips.sort_values(["entry_date", "symbol"], kind="stable").reset_index(drop=True)[list(TRADE_COLUMNS)]
