@@ -25,6 +25,7 @@ setup(
         "yfinance>=1.0",
         "exchange_calendars>=4.5",
         "pydantic>=2.6",
+        "matplotlib==3.11.2",  # the backtest's equity-curve picture (Agg canvas, no display)
         "pytest>=8",
     ],
     extras_require={

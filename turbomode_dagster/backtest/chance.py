@@ -24,6 +24,11 @@ class ChanceBaseline:
     real: float
 
     @property
+    def seeds(self) -> int:
+        """How many permutations were drawn."""
+        return len(self.sharpes)
+
+    @property
     def mean(self) -> float:
         """The mean net Sharpe of the permuted strategies."""
         return float(np.mean(self.sharpes))
