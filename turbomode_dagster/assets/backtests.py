@@ -23,7 +23,22 @@ from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 GROUP = "backtests"
 TRAINED_ENSEMBLE = dg.AssetKey("trained_ensemble")
-SHOWN_METRICS = ["total_return", "cagr", "sharpe", "sortino", "max_drawdown", "exposure", "trades", "fees"]
+SHOWN_METRICS = [
+    "total_return",
+    "cagr",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "hit_rate",
+    "turnover",
+    "average_exposure",
+    "number_of_trades",
+    "total_fees",
+    "excess_return",
+    "information_ratio",
+    "beta",
+]
 TRENDED = {"sharpe": "net_sharpe", "cagr": "net_cagr", "max_drawdown": "net_max_drawdown"}
 
 
@@ -104,8 +119,8 @@ def _metadata(report: BacktestReport, written: dict[str, int]) -> dict[str, obje
                 "seeds": len(chance.sharpes),
             }
         ),
-        "trades": dg.MetadataValue.int(int(report.metric(ENSEMBLE, "trades"))),
-        "fees": dg.MetadataValue.float(report.metric(ENSEMBLE, "fees")),
+        "trades": dg.MetadataValue.int(int(report.metric(ENSEMBLE, "number_of_trades"))),
+        "fees": dg.MetadataValue.float(report.metric(ENSEMBLE, "total_fees")),
         "metrics": preview_table(metrics_table(report), 100),
         "equity_curve": dg.MetadataValue.md(picture),
         "rows_written": dg.MetadataValue.json(written),

@@ -19,7 +19,7 @@ import pandas as pd
 from turbomode_dagster.backtest.benchmarks import EQUAL_WEIGHT, equal_weight_buy_and_hold, index_buy_and_hold
 from turbomode_dagster.backtest.chance import ChanceBaseline, permuted_symbols
 from turbomode_dagster.backtest.engine import BacktestResult, simulate
-from turbomode_dagster.backtest.scoring import drawdown, score, sharpe
+from turbomode_dagster.backtest.metrics import drawdown, sharpe, summarize
 from turbomode_dagster.backtest.strategy import StrategyParams, target_weights
 from turbomode_dagster.config import Settings
 
@@ -254,7 +254,8 @@ def _metrics(
             result = getattr(leg, basis)
             reference = getattr(legs[benchmark], basis).equity
             for scope, window in scopes.items():
-                values = score(result, reference, window)
+                start, end = window or (None, None)
+                values = summarize(result, reference, start=start, end=end)
                 rows += [(name, scope, basis, metric, value) for metric, value in values.items()]
     rows += [(ENSEMBLE, TOTAL, NET, metric, value) for metric, value in chance.summary().items()]
     return pd.DataFrame(rows, columns=["strategy", "scope", "basis", "metric", "value"])

@@ -38,7 +38,7 @@ def test_on_a_random_walk_the_strategy_is_inside_the_chance_band(null_report):
     chance = null_report.chance
     assert chance.real == null_report.metric(ENSEMBLE, "sharpe", basis="net")
     assert chance.percentile(1) <= chance.real <= chance.percentile(99), (chance.real, chance.sharpes)
-    assert null_report.metric(ENSEMBLE, "trades") > 50  # it did trade: the null result is not an idle book
+    assert null_report.metric(ENSEMBLE, "number_of_trades") > 50  # it did trade: the null result is not an idle book
 
 
 def test_with_the_planted_effect_the_strategy_beats_the_95th_percentile_of_chance(planted_report):
