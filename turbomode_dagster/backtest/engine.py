@@ -117,7 +117,7 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -
 def _first_duplicate(frame: pd.DataFrame, name: str) -> None:
     duplicated = frame.duplicated(["symbol", "date"])
     if duplicated.any():
-        row = frame.loc[duplicated.idxmax()]
+        row = frame.iloc[int(np.argmax(duplicated.to_numpy()))]
         raise BacktestInputError(f"{name} has more than one row for symbol {row['symbol']} on {row['date']}")
 
 
@@ -131,7 +131,7 @@ def _price_panel(prices: pd.DataFrame) -> _Panel:
         if bad.any():
             row = prices.iloc[int(np.argmax(bad))]
             raise BacktestInputError(
-                f"prices.{column} must be finite and > 0: symbol {row['symbol']} on {row['date']} has {row[column]!r}"
+                f"prices.{column} must be finite and > 0: symbol {row['symbol']} on {row['date']} has {row[column]}"
             )
     date_codes, dates = pd.factorize(prices["date"], sort=True)
     symbol_codes, symbols = pd.factorize(prices["symbol"], sort=True)
@@ -155,7 +155,7 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
         row = weights.iloc[int(np.argmax(bad))]
         raise BacktestInputError(
             f"weights.weight must be finite and >= 0 (long only): symbol {row['symbol']} on {row['date']} "
-            f"has {row['weight']!r}"
+            f"has {row['weight']}"
         )
     _first_duplicate(weights, "weights")
     symbol_at = panel.symbols.get_indexer(weights["symbol"])
@@ -166,7 +166,7 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
     if unpriced.any():
         row = weights.iloc[int(np.argmax(unpriced))]
         raise BacktestInputError(
-            f"weights has weight {row['weight']!r} for symbol {row['symbol']} on {row['date']}, which has no price row"
+            f"weights has weight {row['weight']} for symbol {row['symbol']} on {row['date']}, which has no price row"
         )
     decided = np.full(panel.close.shape, np.nan)
     priced = symbol_at >= 0
@@ -177,23 +177,28 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
     if over.any():
         day = int(np.argmax(over))
         raise BacktestInputError(
-            f"weights on {panel.dates[day]} sum to {sums[day]!r}, above 1 (long only, no leverage)"
+            f"weights on {panel.dates[day]} sum to {float(sums[day])!r}, above 1 (long only, no leverage)"
         )
     traded = np.full(decided.shape, np.nan)
     traded[1:] = decided[:-1]
     return traded
 
 
-def _close_to_zero(values: np.ndarray) -> np.ndarray:
-    return np.abs(values) <= ABS_TOL
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= max(REL_TOL * max(abs(a), abs(b)), ABS_TOL)
 
 
-def _is_close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs(a - b) <= np.maximum(REL_TOL * np.maximum(np.abs(a), np.abs(b)), ABS_TOL)
+def _first_short_buy(buy: np.ndarray, cost: np.ndarray, cash_before: np.ndarray) -> int | None:
+    """The first buy with no cash left, or costing the cash within tolerance, or more; None if every buy is covered."""
+    # A cheap superset first (cost within twice the tolerance of the cash, or above), then the exact test.
+    for k in np.flatnonzero(buy & (cost * (1 + 2 * REL_TOL) + ABS_TOL >= cash_before)):
+        if cash_before[k] <= ABS_TOL or cost[k] > cash_before[k] or _close(cost[k], cash_before[k]):
+            return int(k)
+    return None
 
 
 def _run(open_: np.ndarray, close: np.ndarray, targets: np.ndarray, fees: float, slippage: float, cash: float) -> _Run:
-    """One vectorised step per session; within a session sells then buys, with cash accumulated in order."""
+    """One vectorised step per session over the symbols that can act: priced, with a target, held or wanted."""
     n_sessions, n_symbols = close.shape
     position = np.zeros(n_symbols)
     val_price = np.full(n_symbols, np.nan)
@@ -202,23 +207,31 @@ def _run(open_: np.ndarray, close: np.ndarray, targets: np.ndarray, fees: float,
     traded = np.zeros(n_sessions)
     open_value = np.full(n_sessions, np.nan)
     fills: list[tuple[np.ndarray, ...]] = []
+    decides = ~np.isnan(targets).all(axis=1)
     for i in range(n_sessions):
         price = open_[i]
-        val_price = np.where(np.isnan(price), val_price, price)
-        held = position != 0
+        priced = ~np.isnan(price)
+        val_price[priced] = price[priced]
+        held = np.flatnonzero(position)
         # Sequential sum in column order, as vectorbt values the group.
         value = float(np.cumsum(np.concatenate(([cash], position[held] * val_price[held])))[-1])
         open_value[i] = value
-        weight = targets[i]
-        position[_close_to_zero(position)] = 0.0
+        position[held[np.abs(position[held]) <= ABS_TOL]] = 0.0
         if abs(cash) <= ABS_TOL:
             cash = 0.0
-        tradable = ~np.isnan(weight) & ~np.isnan(price)
-        if tradable.any() and value > 0:
-            cash, filled = _trade_session(i, cash, value, weight, price, val_price, position, tradable, fees, slippage)
-            if filled is not None:
-                fills.append(filled)
-                traded[i] = float(np.sum(np.abs(filled[2]) * filled[3]))
+        if decides[i] and value > 0:
+            weight = targets[i]
+            # A flat symbol with a zero target would be an order vectorbt drops: leave it out.
+            acting = np.flatnonzero(priced & ~np.isnan(weight) & ((weight != 0) | (position != 0)))
+            if acting.size:
+                cash, filled = _trade_session(
+                    cash, value, acting, weight[acting], price[acting], position[acting], fees, slippage
+                )
+                if filled is not None:
+                    columns, shares, fill_price, fee, after = filled
+                    position[columns] = after
+                    fills.append((np.full(columns.size, i), columns, shares, fill_price, fee, after))
+                    traded[i] = float(np.sum(np.abs(shares) * fill_price))
         cash_by_session[i] = cash
         positions[i] = position
     columns = tuple(np.concatenate(parts) for parts in zip(*fills, strict=True)) if fills else _no_fills()
@@ -230,74 +243,58 @@ def _no_fills() -> tuple[np.ndarray, ...]:
 
 
 def _trade_session(
-    i: int,
     cash: float,
     value: float,
+    columns: np.ndarray,
     weight: np.ndarray,
     price: np.ndarray,
-    val_price: np.ndarray,
-    position: np.ndarray,
-    tradable: np.ndarray,
+    held: np.ndarray,
     fees: float,
     slippage: float,
 ) -> tuple[float, tuple[np.ndarray, ...] | None]:
-    """Fill one session's orders in call order; updates `position` in place, returns cash and the fills."""
-    order_value = weight * value - position * val_price
-    sequence = np.argsort(np.where(tradable, order_value, np.nan), kind="stable")[: int(tradable.sum())]
-    size = weight[sequence] * value / val_price[sequence] - position[sequence]
-    held = position[sequence]
+    """Fill one session's orders in call order: the cash after them, and the fills (columns, shares, price, fee, after).
+
+    All inputs are per acting symbol, in column order; the valuation price is the open (`price`).
+    """
+    sequence = np.argsort(weight * value - held * price, kind="stable")
+    columns, weight, price, held = columns[sequence], weight[sequence], price[sequence], held[sequence]
+    size = weight * value / price - held
     is_sell = size <= 0
     sell_size = np.minimum(held, -size)
-    sell = is_sell & (held != 0) & ~_close_to_zero(sell_size)
-    buy = ~is_sell & ~_close_to_zero(size)
-    sell_price = price[sequence] * (1 - slippage)
-    buy_price = price[sequence] * (1 + slippage)
-    proceeds = np.where(sell, sell_size * sell_price, 0.0)
-    sell_fee = proceeds * fees
-    buy_notional = np.where(buy, size * buy_price, 0.0)
-    buy_fee = buy_notional * fees
+    sell = is_sell & (held != 0) & (np.abs(sell_size) > ABS_TOL)
+    buy = ~is_sell & (np.abs(size) > ABS_TOL)
+    fill_price = np.where(sell, price * (1 - slippage), price * (1 + slippage))
+    shares = np.where(sell, -sell_size, np.where(buy, size, 0.0))
+    notional = np.abs(shares) * fill_price
+    fee = notional * fees
     # Cash before each order, summed in call order exactly as vectorbt steps through it (x + -y == x - y).
-    flows = np.where(sell, proceeds - sell_fee, -(buy_notional + buy_fee))
+    flows = np.where(sell, notional - fee, -(notional + fee))
     running = np.cumsum(np.concatenate(([cash], flows)))
     cash_before = running[:-1]
-    shares = np.where(sell, -sell_size, np.where(buy, size, 0.0))
-    fill_price = np.where(sell, sell_price, buy_price)
-    fee = np.where(sell, sell_fee, buy_fee)
     filled = sell | buy
-    cost = buy_notional + buy_fee
-    no_cash = buy & (cash_before <= ABS_TOL)
-    exact = buy & ~no_cash & _is_close(cost, cash_before)
-    short = buy & ~no_cash & ~exact & (cost > cash_before)
-    limit = np.flatnonzero(no_cash | exact | short)
-    if limit.size:
+    cost = notional + fee
+    k = _first_short_buy(buy, cost, cash_before)
+    if k is None:
+        cash = float(running[-1])
+    else:
         # The first buy that meets the end of the cash: with none left it is dropped, within tolerance
         # of the cash it is filled whole, beyond it it is cut to what the cash pays; later buys get nothing.
-        k = int(limit[0])
         filled[k + 1 :] &= ~buy[k + 1 :]
-        if no_cash[k]:
+        available = cash_before[k]
+        if available <= ABS_TOL:
             filled[k] = False
-        elif short[k]:
-            spend = cash_before[k] / (1 + fees)
-            shares[k] = spend / buy_price[k]
-            fee[k] = cash_before[k] - spend
+        elif not _close(cost[k], available):
+            spend = available / (1 + fees)
+            shares[k] = spend / fill_price[k]
+            fee[k] = available - spend
         cash = 0.0
-    else:
-        cash = float(running[-1])
-    columns = sequence[filled]
-    new_position = held[filled] + shares[filled]
-    closing = _is_close(np.abs(held[filled]), np.abs(shares[filled])) & (shares[filled] < 0)
-    new_position[closing] = 0.0
-    position[columns] = new_position
     if not filled.any():
         return cash, None
-    return cash, (
-        np.full(columns.size, i, dtype=np.int64),
-        columns.astype(np.int64),
-        shares[filled],
-        fill_price[filled],
-        fee[filled],
-        new_position,
-    )
+    shares, held = shares[filled], held[filled]
+    after = held + shares
+    # A sale within tolerance of the whole holding closes it (vectorbt's add_nb); buys never land here.
+    after[after <= np.maximum(REL_TOL * held, ABS_TOL)] = 0.0
+    return cash, (columns[filled], shares, fill_price[filled], fee[filled], after)
 
 
 def _result(panel: _Panel, run: _Run, initial_cash: float) -> BacktestResult:
