@@ -21,4 +21,3 @@ def test_the_rule_on_hand_checked_rows():
     assert chosen.tolist() == [BUY, SELL, HOLD, HOLD, BUY]
     assert confidence.tolist() == [0.25, 0.25, 0.40, 0.66, 0.50]
     assert signal_classes(proba[:, 0], proba[:, 2], 0.25).tolist() == chosen.tolist()
-
