@@ -5,6 +5,8 @@ No Dagster imports here; the `backtest_report` asset builds on these functions.
 
 from __future__ import annotations
 
+from turbomode_dagster.backtest import metrics
 from turbomode_dagster.backtest.engine import BacktestInputError, BacktestResult, simulate
+from turbomode_dagster.backtest.metrics import summarize
 
-__all__ = ["BacktestInputError", "BacktestResult", "simulate"]
+__all__ = ["BacktestInputError", "BacktestResult", "metrics", "simulate", "summarize"]

@@ -133,17 +133,26 @@ def _price_panel(prices: pd.DataFrame) -> _Panel:
             raise BacktestInputError(
                 f"prices.{column} must be finite and > 0: symbol {row['symbol']} on {row['date']} has {row[column]}"
             )
-    date_codes, dates = pd.factorize(prices["date"], sort=True)
-    symbol_codes, symbols = pd.factorize(prices["symbol"], sort=True)
+    date_codes, dates = _sorted_codes(prices["date"])
+    symbol_codes, symbols = _sorted_codes(prices["symbol"])
     shape = (len(dates), len(symbols))
-    counts = np.bincount(date_codes * shape[1] + symbol_codes, minlength=shape[0] * shape[1])
-    if counts.max() > 1:
+    cell = date_codes * shape[1] + symbol_codes
+    if np.bincount(cell, minlength=shape[0] * shape[1]).max() > 1:
         _first_duplicate(prices, "prices")
     open_ = np.full(shape, np.nan)
     close = np.full(shape, np.nan)
-    open_[date_codes, symbol_codes] = prices["open"].to_numpy(dtype=float)
-    close[date_codes, symbol_codes] = prices["close"].to_numpy(dtype=float)
+    open_.ravel()[cell] = prices["open"].to_numpy(dtype=float)
+    close.ravel()[cell] = prices["close"].to_numpy(dtype=float)
     return _Panel(pd.Index(dates, name="date"), pd.Index(symbols, name="symbol"), open_, close)
+
+
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes into the sorted distinct values (pandas' sort=True, without re-sorting every row)."""
+    codes, uniques = pd.factorize(values)
+    order = np.argsort(np.asarray(uniques), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], pd.Index(uniques).take(order)
 
 
 def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
@@ -201,37 +210,40 @@ def _run(open_: np.ndarray, close: np.ndarray, targets: np.ndarray, fees: float,
     """One vectorised step per session over the symbols that can act: priced, with a target, held or wanted."""
     n_sessions, n_symbols = close.shape
     position = np.zeros(n_symbols)
-    val_price = np.full(n_symbols, np.nan)
     cash_by_session = np.empty(n_sessions)
     positions = np.empty((n_sessions, n_symbols))
     traded = np.zeros(n_sessions)
     open_value = np.full(n_sessions, np.nan)
     fills: list[tuple[np.ndarray, ...]] = []
-    decides = ~np.isnan(targets).all(axis=1)
+    # Per session and symbol, all at once: the valuation price (the last open seen), whether an order
+    # can fill (an open and a target), and whether it is wanted even from a flat book (a nonzero target).
+    valuation = pd.DataFrame(open_).ffill().to_numpy()
+    tradable = ~np.isnan(open_) & ~np.isnan(targets)
+    wanted = tradable & (targets != 0)
+    decides = tradable.any(axis=1)
     for i in range(n_sessions):
-        price = open_[i]
-        priced = ~np.isnan(price)
-        val_price[priced] = price[priced]
         held = np.flatnonzero(position)
+        holding = position[held]
         # Sequential sum in column order, as vectorbt values the group.
-        value = float(np.cumsum(np.concatenate(([cash], position[held] * val_price[held])))[-1])
+        value = float(np.cumsum(np.concatenate(([cash], holding * valuation[i, held])))[-1]) if held.size else cash
         open_value[i] = value
-        position[held[np.abs(position[held]) <= ABS_TOL]] = 0.0
+        dust = np.abs(holding) <= ABS_TOL
+        if dust.any():
+            position[held[dust]] = 0.0
         if abs(cash) <= ABS_TOL:
             cash = 0.0
         if decides[i] and value > 0:
-            weight = targets[i]
             # A flat symbol with a zero target would be an order vectorbt drops: leave it out.
-            acting = np.flatnonzero(priced & ~np.isnan(weight) & ((weight != 0) | (position != 0)))
+            acting = np.flatnonzero(wanted[i] | (tradable[i] & (position != 0)))
             if acting.size:
                 cash, filled = _trade_session(
-                    cash, value, acting, weight[acting], price[acting], position[acting], fees, slippage
+                    cash, value, acting, targets[i, acting], open_[i, acting], position[acting], fees, slippage
                 )
                 if filled is not None:
                     columns, shares, fill_price, fee, after = filled
                     position[columns] = after
                     fills.append((np.full(columns.size, i), columns, shares, fill_price, fee, after))
-                    traded[i] = float(np.sum(np.abs(shares) * fill_price))
+                    traded[i] = float(np.abs(shares) @ fill_price)
         cash_by_session[i] = cash
         positions[i] = position
     columns = tuple(np.concatenate(parts) for parts in zip(*fills, strict=True)) if fills else _no_fills()
@@ -256,14 +268,15 @@ def _trade_session(
 
     All inputs are per acting symbol, in column order; the valuation price is the open (`price`).
     """
-    sequence = np.argsort(weight * value - held * price, kind="stable")
-    columns, weight, price, held = columns[sequence], weight[sequence], price[sequence], held[sequence]
-    size = weight * value / price - held
+    target_value = weight * value
+    sequence = np.argsort(target_value - held * price, kind="stable")
+    size = (target_value / price - held)[sequence]
+    columns, price, held = columns[sequence], price[sequence], held[sequence]
     is_sell = size <= 0
     sell_size = np.minimum(held, -size)
     sell = is_sell & (held != 0) & (np.abs(sell_size) > ABS_TOL)
-    buy = ~is_sell & (np.abs(size) > ABS_TOL)
-    fill_price = np.where(sell, price * (1 - slippage), price * (1 + slippage))
+    buy = ~is_sell & (size > ABS_TOL)
+    fill_price = price * np.where(is_sell, 1 - slippage, 1 + slippage)
     shares = np.where(sell, -sell_size, np.where(buy, size, 0.0))
     notional = np.abs(shares) * fill_price
     fee = notional * fees
@@ -301,7 +314,7 @@ def _result(panel: _Panel, run: _Run, initial_cash: float) -> BacktestResult:
     marked = pd.DataFrame(panel.close).ffill().to_numpy()
     held_value = np.where(run.positions != 0, run.positions * np.nan_to_num(marked), 0.0).sum(axis=1)
     equity = run.cash + held_value
-    session, symbol, shares, price, fee, after = run.fills
+    session, symbol, shares, price, fee, _ = run.fills
     orders = pd.DataFrame(
         {
             "date": panel.dates.to_numpy()[session],
@@ -314,7 +327,6 @@ def _result(panel: _Panel, run: _Run, initial_cash: float) -> BacktestResult:
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         turnover = np.where(run.open_value > 0, run.traded / 2.0 / run.open_value, 0.0)
-    last_close = pd.Series(np.nan_to_num(marked[-1]), index=panel.symbols)
     return BacktestResult(
         equity=pd.Series(equity, index=panel.dates, name="equity"),
         cash=pd.Series(run.cash, index=panel.dates, name="cash"),
@@ -322,40 +334,48 @@ def _result(panel: _Panel, run: _Run, initial_cash: float) -> BacktestResult:
         exposure=pd.Series(np.where(equity > 0, held_value / equity, 0.0), index=panel.dates, name="exposure"),
         turnover=pd.Series(turnover, index=panel.dates, name="turnover"),
         orders=orders,
-        trades=round_trips(orders, after, last_close),
+        trades=_round_trips(panel, run.fills, np.nan_to_num(marked[-1])),
         initial_cash=initial_cash,
     )
 
 
-def round_trips(orders: pd.DataFrame, position_after: np.ndarray, last_close: pd.Series) -> pd.DataFrame:
+def _round_trips(panel: _Panel, fills: tuple[np.ndarray, ...], last_close: np.ndarray) -> pd.DataFrame:
     """Round trips: from a symbol's first buy out of a flat book to the order that leaves it flat again.
 
     Every fill in between (adds and trims) belongs to the trip. `cost` is what the buys paid (fees
     included), `pnl` the net cash the trip returned (sells minus buys minus fees) and `return` pnl /
     cost. A trip still open at the end is marked at the last close (`closed` False, no `exit_date`).
     """
-    if orders.empty:
+    if not len(fills[0]):
         return pd.DataFrame(columns=list(TRADE_COLUMNS))
-    frame = orders.assign(
-        flat=position_after == 0,
-        flow=-orders["shares"] * orders["price"] - orders["fee"],
-        paid=np.where(orders["shares"] > 0, orders["shares"] * orders["price"] + orders["fee"], 0.0),
-        remaining=position_after,
+    # Each symbol's fills in time order (fills come session by session).
+    order = np.argsort(fills[1], kind="stable")
+    session, symbol, shares, price, fee, after = (column[order] for column in fills)
+    flat = after == 0
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (symbol[1:] != symbol[:-1]) | flat[:-1]
+    trip = np.cumsum(starts) - 1
+    ends = np.flatnonzero(np.append(starts[1:], True))
+    paid = np.where(shares > 0, shares * price + fee, 0.0)
+    flow = -shares * price - fee
+    closed = flat[ends]
+    held = np.where(closed, 0.0, after[ends] * last_close[symbol[ends]])
+    pnl = np.bincount(trip, flow, minlength=len(ends)) + held
+    cost = np.bincount(trip, paid, minlength=len(ends))
+    entry = session[starts]
+    dates = panel.dates.to_numpy()
+    exit_date = pd.Series(dates[session[ends]]).where(closed)
+    trips = pd.DataFrame(
+        {
+            "symbol": panel.symbols.to_numpy()[symbol[ends]],
+            "entry_date": dates[entry],
+            "exit_date": exit_date,
+            "closed": closed,
+            "cost": cost,
+            "pnl": pnl,
+            "return": pnl / cost,
+            "fees": np.bincount(trip, fee, minlength=len(ends)),
+        },
+        columns=list(TRADE_COLUMNS),
     )
-    by_symbol = frame.groupby("symbol", sort=False)
-    frame["trip"] = by_symbol["flat"].cumsum() - frame["flat"]
-    trips = frame.groupby(["symbol", "trip"], sort=True).agg(
-        entry_date=("date", "first"),
-        exit_date=("date", "last"),
-        closed=("flat", "last"),
-        cost=("paid", "sum"),
-        flow=("flow", "sum"),
-        remaining=("remaining", "last"),
-        fees=("fee", "sum"),
-    )
-    trips = trips.reset_index()
-    open_value = np.where(trips["closed"], 0.0, trips["remaining"] * trips["symbol"].map(last_close).to_numpy())
-    trips["pnl"] = trips["flow"] + open_value
-    trips["return"] = trips["pnl"] / trips["cost"]
-    trips["exit_date"] = trips["exit_date"].where(trips["closed"])
-    return trips.sort_values(["entry_date", "symbol"], kind="stable").reset_index(drop=True)[list(TRADE_COLUMNS)]
+    return trips.iloc[np.lexsort((symbol[ends], entry))].reset_index(drop=True)

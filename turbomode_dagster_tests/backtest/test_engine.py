@@ -198,3 +198,9 @@ def test_a_zero_weight_needs_no_price_and_bad_costs_are_refused() -> None:
     for keyword, value in (("fees_bps", -1.0), ("slippage_bps", np.nan), ("initial_cash", 0.0)):
         with pytest.raises(BacktestInputError, match=keyword):
             simulate(market, weights(), **{keyword: value})
+
+
+def test_weights_that_never_trade_leave_cash_alone_and_no_trades() -> None:
+    result = simulate(prices("AAA", [1.0, 1.0], [1.0, 1.0]), weights(("AAA", DATES[1], 1.0)), initial_cash=50.0)
+    assert result.orders.empty and result.trades.empty  # decided on the last session: nothing after it
+    assert result.equity.tolist() == [50.0, 50.0]
