@@ -16,13 +16,15 @@ import pandas as pd
 EXCHANGE = "XNYS"
 TIMEZONE = "America/New_York"
 CALENDAR_START = "1990-01-02"
+# A fixed horizon, not "today + n years": the calendar, and so the partitions' holiday exclusions,
+# must be the same whichever day the code location is loaded.
+CALENDAR_END = "2040-12-31"
 
 
 @lru_cache(maxsize=1)
 def nyse() -> xcals.ExchangeCalendar:
-    """The XNYS calendar from 1990 to three years ahead, so future partitions exist."""
-    horizon = pd.Timestamp.today().normalize() + pd.DateOffset(years=3)
-    return xcals.get_calendar(EXCHANGE, start=CALENDAR_START, end=horizon)
+    """The XNYS calendar from 1990 to a fixed horizon, so future partitions exist and never change."""
+    return xcals.get_calendar(EXCHANGE, start=CALENDAR_START, end=CALENDAR_END)
 
 
 def as_date(value: str | dt.date | pd.Timestamp) -> dt.date:

@@ -11,7 +11,7 @@ from turbomode_dagster.assets.models import build_model_assets
 from turbomode_dagster.assets.scanner import build_scanner_assets
 from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
 from turbomode_dagster.jobs import TASK_GROUPS, task_job
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.schedules import partitioned_schedule
 from turbomode_dagster.sources.factory import build_chain
 from turbomode_dagster.storage.parquet_io import ParquetIOManager
@@ -27,6 +27,7 @@ UPSTREAM = {
 def build_definitions(cfg: Settings) -> dg.Definitions:
     """Assets, checks, jobs, schedules and resources implied by `cfg`."""
     jobs = {task: task_job(cfg, task) for task in TASK_GROUPS}
+    home = TurboModeHome()
     return dg.Definitions(
         assets=[
             build_market_data_assets(cfg),
@@ -38,7 +39,8 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
         jobs=list(jobs.values()),
         schedules=[partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task)) for task, job in jobs.items()],
         resources={
-            "turbomode": TurboModeHome(),
+            "turbomode": home,
+            "master_db": MasterDBWriteAccess(turbomode=home),
             "source_chain": build_chain(cfg, turbomode_home()),
             "parquet_io_manager": ParquetIOManager(),
         },

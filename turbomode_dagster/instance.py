@@ -3,7 +3,9 @@
 Run monitoring enforces each task's `dagster/max_runtime` (timeout_minutes) and must keep
 `max_resume_run_attempts: 0` on the default run launcher; the run queue allows the config's
 `max_concurrent_jobs` runs at once and `max_instances` runs per task; the Master DB write pool admits
-one step at a time, so ingestion and VACUUM never overlap. Telemetry is off.
+one step at a time, so ingestion and VACUUM never overlap, and the daemon frees the slots of runs that
+ended without giving them back (`turbomode_dagster.pool_slots` covers killed runs with no daemon).
+Telemetry is off.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from turbomode_dagster.config import Settings, dagster_home_env
 from turbomode_dagster.retries import TASK_TAG
 
 SHIPPED_INSTANCE_YAML = Path(__file__).resolve().parent / "dagster.yaml"
+# The daemon gives back pool slots of runs that ended without freeing them, this long after they end.
+FREE_SLOTS_AFTER_SECONDS = 30
 
 
 def instance_yaml(settings: Settings) -> str:
@@ -28,6 +32,7 @@ run_monitoring:
   enabled: true
   max_resume_run_attempts: 0
   poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: {FREE_SLOTS_AFTER_SECONDS}
 concurrency:
   runs:
     max_concurrent_runs: {settings.global_settings.max_concurrent_jobs}

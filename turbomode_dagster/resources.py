@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from turbomode_dagster.config import Settings, load_settings, settings, turbomode_home
+from turbomode_dagster.pool_slots import free_slots_of_dead_runs
 from turbomode_dagster.storage.market_db import MarketDataReader, MarketDBWriter, market_db_path
 
 
@@ -15,6 +16,12 @@ class TurboModeHome(dg.ConfigurableResource):
 
     home: str = ""
     config_file: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At the start of every TurboMode run: give back pool slots that dead runs still hold."""
+        if context.instance is not None:
+            run_id = context.run.run_id if context.run else None
+            free_slots_of_dead_runs(context.instance, run_id, context.log.warning)
 
     def path(self) -> Path:
         """The folder holding the databases and artifacts."""
@@ -26,10 +33,20 @@ class TurboModeHome(dg.ConfigurableResource):
         """The validated configuration."""
         return load_settings(self.config_file) if self.config_file else settings()
 
-    def market_writer(self) -> MarketDBWriter:
-        """Read-write Master DB handle: for ingestion and maintenance only."""
-        return MarketDBWriter(market_db_path(self.path()))
-
     def market_reader(self) -> MarketDataReader:
         """Read-only Master DB handle: writes through it fail."""
         return MarketDataReader(market_db_path(self.path()))
+
+
+class MasterDBWriteAccess(dg.ConfigurableResource):
+    """The only way an asset gets a read-write Master DB handle; wired to ingestion (and maintenance) alone.
+
+    Every other asset receives `TurboModeHome`, which opens the Master DB read-only, so read-only is
+    how the platform is wired, not a convention.
+    """
+
+    turbomode: TurboModeHome
+
+    def writer(self) -> MarketDBWriter:
+        """A read-write Master DB handle; the caller closes it."""
+        return MarketDBWriter(market_db_path(self.turbomode.path()))

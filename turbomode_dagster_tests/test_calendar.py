@@ -94,3 +94,39 @@ def test_todays_partition_exists_from_midnight_for_the_2245_run() -> None:
     partitions = trading_days(dt.date(2026, 11, 2))
     keys = partitions.get_partition_keys(current_time=dt.datetime(2026, 11, 25, 0, 30, tzinfo=NY))
     assert keys[-1] == "2026-11-25"
+
+
+@pytest.mark.parametrize("today", ["2026-01-15", "2027-06-01", "2031-12-31"])
+def test_the_partitions_definition_is_the_same_whichever_day_it_is_built(
+    monkeypatch: pytest.MonkeyPatch, today: str
+) -> None:
+    """Holiday exclusions come from a fixed calendar horizon, never from today's date."""
+    reference = trading_days(dt.date(2016, 1, 4))
+    monkeypatch.setattr(pd.Timestamp, "today", classmethod(lambda cls, tz=None: pd.Timestamp(today)))
+    monkeypatch.setattr(dt, "date", _FrozenDate.on(today))
+    calendar.nyse.cache_clear()
+    try:
+        assert trading_days(dt.date(2016, 1, 4)) == reference
+    finally:
+        calendar.nyse.cache_clear()
+
+
+def test_future_holidays_are_excluded_far_ahead() -> None:
+    partitions = trading_days(dt.date(2016, 1, 4))
+    keys = partitions.get_partition_keys(current_time=dt.datetime(2035, 12, 31, 12, tzinfo=NY))
+    assert "2035-12-25" not in keys and "2035-11-22" not in keys  # Christmas, Thanksgiving 2035
+    assert "2035-12-24" in keys
+
+
+class _FrozenDate(dt.date):
+    """A `datetime.date` whose today() is fixed, to build the calendar 'on another day'."""
+
+    frozen: dt.date
+
+    @classmethod
+    def on(cls, iso: str) -> type[_FrozenDate]:
+        return type("FrozenDate", (cls,), {"frozen": dt.date.fromisoformat(iso)})
+
+    @classmethod
+    def today(cls) -> dt.date:
+        return cls.frozen

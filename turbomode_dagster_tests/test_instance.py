@@ -27,6 +27,7 @@ def test_the_instance_enforces_timeouts_and_queues_runs(tmp_path: Path, make_con
     try:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 30
         assert not instance.telemetry_enabled
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == cfg.global_settings.max_concurrent_jobs == max_jobs

@@ -13,7 +13,7 @@ from turbomode_dagster.ingestion.checks import JUMP_LIMIT, missing_symbols, unex
 from turbomode_dagster.ingestion.run import IngestionReport, ingest_partition
 from turbomode_dagster.metadata import preview_table
 from turbomode_dagster.partitions import trading_days
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.retries import retry_policy_for
 from turbomode_dagster.sources.chain import SourceChain
 
@@ -81,12 +81,13 @@ def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
     def market_data(
         context: dg.AssetExecutionContext,
         turbomode: TurboModeHome,
+        master_db: MasterDBWriteAccess,
         source_chain: dg.ResourceParam[SourceChain],
     ):
         day = context.partition_key
         cfg = turbomode.settings()
         universe = list(cfg.universe.symbols)
-        writer = turbomode.market_writer()
+        writer = master_db.writer()
         try:
             report = ingest_partition(writer, source_chain, universe, cfg.history.start_date, day, context.run.run_id)
         finally:

@@ -143,7 +143,7 @@ def train_ensemble(
     for fold in folds:
         train, valid = fold.split(dates)
         for spec in specs:
-            model = fit_learner(spec, inputs.iloc[train], labels[train], seed)
+            model = _fit(spec, inputs.iloc[train], labels[train], seed, f"walk-forward fold {fold.number}")
             base[spec.name][valid] = learner_proba(model, inputs.iloc[valid])
         fold_of[valid] = fold.number
         priors[fold.number] = class_prior(labels[train])
@@ -162,7 +162,7 @@ def train_ensemble(
     final = FittedEnsemble(
         specs,
         features,
-        {spec.name: fit_learner(spec, inputs, labels, seed) for spec in specs},
+        {spec.name: _fit(spec, inputs, labels, seed, "the final fit on all samples") for spec in specs},
         MetaLearner.fit(meta_inputs([base[s.name][covered] for s in specs]), labels[covered]),
         horizon,
         seed,
@@ -176,6 +176,21 @@ def train_ensemble(
         meta_train_dates=meta_train_dates,
         config=ensemble_config(specs, features, horizon, n_folds, seed),
     )
+
+
+class LearnerFitError(RuntimeError):
+    """A base learner failed to fit; the message names the learner, its kind and the fold."""
+
+
+def _fit(spec: LearnerSpec, inputs: pd.DataFrame, labels: np.ndarray, seed: int, where: str) -> object:
+    """fit_learner, with a failure that says which learner broke and where (not a bare library error)."""
+    try:
+        return fit_learner(spec, inputs, labels, seed)
+    except Exception as exc:
+        raise LearnerFitError(
+            f"learner {spec.name!r} ({spec.kind}) failed in {where} on {len(labels):,} rows: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def predict(ensemble: FittedEnsemble, features_frame: pd.DataFrame) -> pd.DataFrame:

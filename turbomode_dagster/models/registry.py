@@ -18,8 +18,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from turbomode_dagster.models import CLASS_LABELS
 from turbomode_dagster.models.ensemble import ENSEMBLE, EnsembleResult, FittedEnsemble, MetaLearner
 from turbomode_dagster.models.learners import LearnerSpec, is_xgboost
 from turbomode_dagster.models.metrics import CLASS_PRIOR
+from turbomode_dagster.storage.atomic import atomic_write
 from turbomode_dagster.storage.turbomode_db import CHALLENGER, ModelRecord, TurboModeDB
 
 MODELS_DIR = "models"
@@ -74,10 +73,10 @@ def save_ensemble(ensemble: FittedEnsemble, directory: Path, version: str) -> Pa
     for spec in ensemble.specs:
         model = ensemble.base_models[spec.name]
         relative = f"base/{spec.name}.json" if is_xgboost(model) else f"base/{spec.name}.joblib"
-        _atomic(directory / relative, lambda path, m=model: _save_base(m, path))
+        atomic_write(directory / relative, lambda path, m=model: _save_base(m, path))
         learners.append({**spec.to_dict(), "artifact": relative, "sha256": _sha256(directory / relative)})
     meta = {"coef": ensemble.meta.coef.tolist(), "intercept": ensemble.meta.intercept.tolist()}
-    _atomic(directory / META_FILE, lambda path: path.write_text(_pretty(meta)))
+    atomic_write(directory / META_FILE, lambda path: path.write_text(_pretty(meta)))
     manifest = {
         "format": ARTIFACT_FORMAT,
         "model_version": version,
@@ -88,7 +87,7 @@ def save_ensemble(ensemble: FittedEnsemble, directory: Path, version: str) -> Pa
         "learners": learners,
         "meta": {"artifact": META_FILE, "sha256": _sha256(directory / META_FILE)},
     }
-    _atomic(directory / MANIFEST, lambda path: path.write_text(_pretty(manifest)))
+    atomic_write(directory / MANIFEST, lambda path: path.write_text(_pretty(manifest)))
     return directory / MANIFEST
 
 
@@ -240,13 +239,6 @@ def _load_base(spec: LearnerSpec, path: Path) -> object:
         model.load_model(path)
         return model.set_params(n_jobs=spec.params.get("n_jobs"))
     return joblib.load(path)
-
-
-def _atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write via a sibling temp file with the same suffix, then rename: readers never see half a file."""
-    temporary = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-    write(temporary)
-    os.replace(temporary, target)
 
 
 def _canonical(value: Any) -> str:

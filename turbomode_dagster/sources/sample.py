@@ -56,6 +56,12 @@ price/sales ratio, net_income from a noisy margin, eps = net_income / shares, bo
 from a price/book ratio. `fetch` returns the quarters with available_date <= end and
 period_end >= start - 365 days, so a first load gets a year of context.
 
+A REGIME SHIFT (`RegimeShift`, off by default) changes the market from one session on, to prove
+that drift monitoring notices it: every return's deviation from MU (market, sector and idiosyncratic
+parts, and the intraday ranges) is multiplied by `volatility_multiplier`, `drift_change` is added to
+the daily drift, and `planted_effect` (when given) replaces the planted effect's strength. Sessions
+before the start are bit-identical to the market without a shift.
+
 Splits and dividends are those dated within [start, end]; bars cover the sessions in [start, end]
 (up to the calendar's last session). Each symbol's simulated path is cached (LRU, 512 symbols).
 """
@@ -199,8 +205,56 @@ def _to_cents(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 100.0), 1, _MAX_CENTS)
 
 
+@dataclass(frozen=True)
+class RegimeShift:
+    """From `start` on: volatility times `volatility_multiplier`, drift plus `drift_change` (daily log
+    return), and the planted effect set to `planted_effect` when it is not None."""
+
+    start: dt.date
+    volatility_multiplier: float = 1.0
+    drift_change: float = 0.0
+    planted_effect: float | None = None
+
+    def __post_init__(self) -> None:
+        numbers = {"volatility_multiplier": self.volatility_multiplier, "drift_change": self.drift_change}
+        if self.planted_effect is not None:
+            numbers["planted_effect"] = self.planted_effect
+        for name, value in numbers.items():
+            if not math.isfinite(float(value)):
+                raise ValueError(f"regime_shift.{name} must be finite, got {value!r}")
+        if not 0 < self.volatility_multiplier <= 10:
+            raise ValueError(f"regime_shift.volatility_multiplier must be in (0, 10], got {self.volatility_multiplier}")
+        if abs(self.drift_change) > 0.01:
+            raise ValueError(f"regime_shift.drift_change is a daily log return, |x| <= 0.01, got {self.drift_change}")
+        if self.planted_effect is not None and not 0 <= self.planted_effect <= 5:
+            raise ValueError(f"regime_shift.planted_effect must be in [0, 5], got {self.planted_effect}")
+
+
+def _apply_shift(
+    shift: RegimeShift,
+    days: np.ndarray,
+    r: np.ndarray,
+    sigma: np.ndarray,
+    eps: np.ndarray,
+    s: np.ndarray,
+    planted_effect: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (factor part `r` plus idiosyncratic and planted parts) and sigma, changed from the shift on."""
+    start = int(np.searchsorted(days, np.datetime64(shift.start, "D"), side="left"))
+    scale = np.ones(HORIZON)
+    scale[start:] = shift.volatility_multiplier
+    sigma = sigma * scale
+    effect = np.full(HORIZON, planted_effect)
+    if shift.planted_effect is not None:
+        effect[start:] = shift.planted_effect
+    r = MU + scale * (r - MU) + sigma * eps
+    r[1:] += effect[1:] * sigma[:-1] * s[:-1]
+    r[start:] += shift.drift_change
+    return r, sigma
+
+
 @lru_cache(maxsize=CACHE_SIZE)
-def _path(seed: int, planted_effect: float, symbol: str) -> _Path:
+def _path(seed: int, planted_effect: float, symbol: str, shift: RegimeShift | None = None) -> _Path:
     """Simulate one symbol over HORIZON sessions from the epoch; a pure function of its arguments."""
     iso, days = _session_table()
     n_served = len(iso)
@@ -243,9 +297,12 @@ def _path(seed: int, planted_effect: float, symbol: str) -> _Path:
 
     sigma = idio_vol * np.exp(h)
     r = MU + beta_m * _factor(seed, "market") + beta_s * _factor(seed, "sector:" + sector_of(symbol))
-    r = r + sigma * eps
-    if planted_effect:
-        r[1:] += planted_effect * sigma[:-1] * s[:-1]
+    if shift is None:
+        r = r + sigma * eps
+        if planted_effect:
+            r[1:] += planted_effect * sigma[:-1] * s[:-1]
+    else:
+        r, sigma = _apply_shift(shift, days, r, sigma, eps, s, planted_effect)
     r = np.clip(r, -0.4, 0.4)
 
     # Dividends: a yield fraction of the previous close, paid on ex-dates about a quarter apart.
@@ -373,8 +430,8 @@ class SampleSource:
 
     name = "sample"
 
-    def __init__(self, seed: int = 7, planted_effect: float = 0.0) -> None:
-        """A market for `seed` with a planted predictive effect of strength `planted_effect` (>= 0)."""
+    def __init__(self, seed: int = 7, planted_effect: float = 0.0, regime_shift: RegimeShift | None = None) -> None:
+        """A market for `seed` with a planted effect of strength `planted_effect` (>= 0), optionally shifted."""
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         effect = float(planted_effect)
@@ -382,6 +439,7 @@ class SampleSource:
             raise ValueError(f"planted_effect must be a finite number >= 0, got {planted_effect!r}")
         self.seed = int(seed)
         self.planted_effect = effect
+        self.regime_shift = regime_shift
 
     def fetch(self, symbols: list[str], start: dt.date, end: dt.date) -> MarketDataBatch:
         """Bars, splits, dividends, fundamentals and metadata for `symbols` over [start, end]."""
@@ -401,7 +459,7 @@ class SampleSource:
         lo = int(np.searchsorted(days, np.datetime64(first, "D"), side="left"))
         hi = int(np.searchsorted(days, np.datetime64(last, "D"), side="right"))
         hi = max(hi, lo)
-        paths = [_path(self.seed, self.planted_effect, symbol) for symbol in served]
+        paths = [_path(self.seed, self.planted_effect, symbol, self.regime_shift) for symbol in served]
         n = hi - lo
 
         bars = _frame(

@@ -6,13 +6,13 @@ half-written partition; materialising a partition again replaces its file whole.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from turbomode_dagster.config import turbomode_home
+from turbomode_dagster.storage.atomic import atomic_write
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -30,10 +30,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         """Write the frame atomically and record where it went."""
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.asset_key, partition)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(f".{os.getpid()}.tmp")
-        obj.to_parquet(staging, index=False)
-        os.replace(staging, path)
+        atomic_write(path, lambda staging: obj.to_parquet(staging, index=False))
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:

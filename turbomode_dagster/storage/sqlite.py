@@ -1,7 +1,10 @@
 """SQLite connections shared by both databases: WAL, busy timeout, read-only URIs, versioned migrations.
 
-A read-only handle is opened with a `mode=ro` URI, so SQLite itself refuses writes through it. Each
-database declares an ordered list of migrations; `migrate` applies the missing ones in one
+A read-only handle is opened with a `mode=ro` URI, so SQLite itself refuses writes through it, and carries
+an authorizer that denies everything but reading: no ATTACH (which could open the same file read-write),
+no PRAGMA that sets a value (`query_only = OFF`), no DDL or DML.
+
+Each database declares an ordered list of migrations; `migrate` applies the missing ones in one
 transaction and records the version, which upgrades an older file in place.
 """
 
@@ -37,7 +40,39 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     con.execute("PRAGMA query_only = ON")
+    con.set_authorizer(_read_only_authorizer)
     return con
+
+
+# Actions a reader needs: plain queries (with functions and recursive CTEs) and transactions around them.
+_READ_ACTIONS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+    | {sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT}
+)
+# PRAGMAs that only report: asked without a value, or (the second set) about a named table or index.
+_REPORTING_PRAGMAS = frozenset(
+    {
+        "table_list", "database_list", "data_version", "schema_version", "user_version", "page_count",
+        "page_size", "freelist_count", "journal_mode", "busy_timeout", "query_only", "compile_options",
+    }
+)  # fmt: skip
+_LOOKUP_PRAGMAS = frozenset(
+    {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
+    | {"integrity_check", "quick_check"}
+)
+
+
+def _read_only_authorizer(
+    action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+) -> int:
+    """sqlite3 authorizer for read-only handles: allow reads and reporting PRAGMAs, deny the rest."""
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA:
+        pragma = (arg1 or "").lower()
+        if pragma in _LOOKUP_PRAGMAS or (arg2 is None and pragma in _REPORTING_PRAGMAS):
+            return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
 
 
 @contextmanager

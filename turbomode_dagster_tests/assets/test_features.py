@@ -13,10 +13,12 @@ from turbomode_dagster.assets.features import build_feature_assets
 from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.features import FEATURE_COLUMNS
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
+from turbomode_dagster.storage.market_db import market_db_path
 from turbomode_dagster.storage.parquet_io import ParquetIOManager
+from turbomode_dagster_tests.master_db_guard import master_db_untouched
 
 DAY = "2026-11-25"
 SYMBOLS = ["AAPL", "MSFT", "JPM", "XOM", "KO"]
@@ -27,8 +29,10 @@ def night(make_config, home: Path):
     """Ingest and build features for DAY on five sample symbols over about 18 months."""
     config = make_config({"universe.symbols": SYMBOLS, "history.start_date": "2025-05-01", "sources.order": ["sample"]})
     settings = load_settings(config)
+    turbomode = TurboModeHome(home=str(home), config_file=str(config))
     resources = {
-        "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
+        "turbomode": turbomode,
+        "master_db": MasterDBWriteAccess(turbomode=turbomode),
         "source_chain": SourceChain([SampleSource(seed=7)]),
         "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
     }
@@ -68,22 +72,19 @@ def test_training_samples_leave_out_rows_whose_label_window_passes_the_night(nig
     assert abs(sum(meta["class_balance"].values()) - 1) < 1e-3
 
 
-def test_feature_assets_never_open_the_master_db_for_writing(make_config, home, monkeypatch, night):
+def test_feature_assets_never_open_the_master_db_for_writing(make_config, home, night):
+    """Any read-write open of market_data.db (at sqlite3.connect itself) or any change to its bytes fails."""
     _, home = night
     config = make_config({"universe.symbols": SYMBOLS, "history.start_date": "2025-05-01"})
     settings = load_settings(config)
-
-    def refuse(self):
-        raise AssertionError("a feature asset asked for a read-write Master DB handle")
-
-    monkeypatch.setattr(TurboModeHome, "market_writer", refuse)
-    result = dg.materialize(
-        build_feature_assets(settings),
-        resources={
-            "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
-            "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
-        },
-        partition_key=DAY,
-        selection=["feature_panel", "training_samples"],
-    )
+    with master_db_untouched(market_db_path(home)):
+        result = dg.materialize(
+            build_feature_assets(settings),
+            resources={
+                "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
+                "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
+            },
+            partition_key=DAY,
+            selection=["feature_panel", "training_samples"],
+        )
     assert result.success

@@ -11,7 +11,7 @@ import pytest
 from turbomode_dagster import calendar
 from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.config import TaskId, load_settings
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.retries import retry_policy_for
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster_tests.conftest import DAY, HISTORY_START, SMALL_PATCHES, UNIVERSE, FakeSource, read_table
@@ -41,7 +41,8 @@ def materialize(assets, asset_config: Path, home: Path):
         return dg.materialize(
             [assets],
             resources={
-                "turbomode": TurboModeHome(home=str(home), config_file=str(asset_config)),
+                "turbomode": (turbomode := TurboModeHome(home=str(home), config_file=str(asset_config))),
+                "master_db": MasterDBWriteAccess(turbomode=turbomode),
                 "source_chain": SourceChain(list(sources)),
             },
             partition_key=day,

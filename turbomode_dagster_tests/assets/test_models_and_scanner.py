@@ -24,12 +24,14 @@ from turbomode_dagster.assets.scanner import build_scanner_assets
 from turbomode_dagster.config import Settings, load_settings
 from turbomode_dagster.features import FEATURE_COLUMNS
 from turbomode_dagster.models.registry import MANIFEST, META_FILE, artifact_dir
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
+from turbomode_dagster.storage.market_db import market_db_path
 from turbomode_dagster.storage.parquet_io import ParquetIOManager
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 from turbomode_dagster_tests.conftest import dump_tables, read_table, write_config
+from turbomode_dagster_tests.master_db_guard import master_db_untouched
 
 DAY = "2026-11-25"
 NEXT_SESSION = "2026-11-27"  # Thanksgiving (2026-11-26) is a holiday
@@ -85,8 +87,10 @@ def all_assets(settings: Settings) -> list:
 
 
 def resources(home: Path, config: Path) -> dict:
+    turbomode = TurboModeHome(home=str(home), config_file=str(config))
     return {
-        "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
+        "turbomode": turbomode,
+        "master_db": MasterDBWriteAccess(turbomode=turbomode),
         "source_chain": SourceChain([SampleSource(seed=7, planted_effect=1.0)]),
         "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
     }
@@ -96,10 +100,6 @@ def artifact_bytes(home: Path) -> dict[str, bytes]:
     """Every file under home/models, by relative path."""
     root = home / "models"
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def refuse_master_writes(self):
-    raise AssertionError("a model or scanner asset asked for a read-write Master DB handle")
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +113,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     first = dg.materialize(assets, resources=resources(home, config), partition_key=DAY)
     assert first.success
     after_first, artifacts_first = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TurboModeHome, "market_writer", refuse_master_writes)
+    with master_db_untouched(market_db_path(home)):
         scan_again = dg.materialize(
             assets, resources=resources(home, config), partition_key=DAY, selection=["overnight_signals"]
         )
@@ -222,7 +221,8 @@ def test_training_again_on_the_same_inputs_changes_no_model(night):
 
 
 def test_model_and_scanner_assets_never_open_the_master_db_for_writing(night):
-    """The reruns above ran with TurboModeHome.market_writer raising; both succeeded, and they did run."""
+    """The reruns above ran under the Master DB guard (sqlite3.connect refuses a read-write open; the
+    file's bytes must not change); both succeeded, and they did run."""
     assert night.scan_again.success and night.train_again.success
     assert [e.asset_key for e in night.scan_again.get_asset_materialization_events()] == [
         dg.AssetKey("overnight_signals")
@@ -259,3 +259,52 @@ def test_the_scanner_without_a_champion_fails_once_and_says_so(night, tmp_path):
     assert "STEP_UP_FOR_RETRY" not in kinds and "STEP_RESTARTED" not in kinds
     assert TurboModeDB.at_home(home).read_table("predictions").empty
     assert TurboModeDB.at_home(home).read_table("signals").empty
+
+
+def test_a_failed_training_run_is_recorded_and_leaves_the_champion_and_registry_alone(night, tmp_path, monkeypatch):
+    """One learner dies inside its library's fit (as an out-of-memory would): the run fails naming the
+    learner and fold, training_runs says why, the registry and artifacts are untouched, and the next
+    scan still uses the champion."""
+    import xgboost
+
+    home = tmp_path / "home"
+    shutil.copytree(night.home, home)
+    before, artifacts_before = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
+    fit = xgboost.XGBClassifier.fit
+
+    def fit_or_die(self, *args, **kwargs):
+        if self.get_params().get("booster") == "gblinear":
+            raise MemoryError("simulated: the kernel refused 24 GB")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit_or_die)
+    failed = dg.materialize(
+        all_assets(night.settings),
+        resources=resources(home, night.config),
+        partition_key=DAY,
+        selection=TRAINING,
+        raise_on_error=False,
+    )
+    assert not failed.success
+    (failure,) = failed.get_step_failure_events()
+    message = failure.step_failure_data.error.cause.message
+    assert "learner 'linear' (xgboost) failed in walk-forward fold 0" in message
+    assert "MemoryError: simulated" in message
+
+    after = dump_tables(turbomode_db_path(home))
+    for table in ("model_registry", "shap_logs", "predictions", "signals"):
+        assert after[table] == before[table], table
+    assert artifact_bytes(home) == artifacts_before
+    runs = read_table(turbomode_db_path(home), "training_runs").set_index("run_id")
+    assert runs.loc[failed.run_id, "status"] == "failed"
+    assert "learner 'linear'" in runs.loc[failed.run_id, "error"]
+
+    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit)
+    scan = dg.materialize(
+        all_assets(night.settings),
+        resources=resources(home, night.config),
+        partition_key=DAY,
+        selection=["overnight_signals"],
+    )
+    assert scan.success
+    assert dump_tables(turbomode_db_path(home))["signals"] == before["signals"]

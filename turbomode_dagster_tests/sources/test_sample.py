@@ -19,7 +19,7 @@ from turbomode_dagster.sources.base import (
     SPLIT_COLUMNS,
     MarketDataBatch,
 )
-from turbomode_dagster.sources.sample import EPOCH, SampleSource
+from turbomode_dagster.sources.sample import EPOCH, RegimeShift, SampleSource
 from turbomode_dagster.universe import DEFAULT_UNIVERSE
 
 UNIVERSE = list(DEFAULT_UNIVERSE)
@@ -316,3 +316,42 @@ def test_planted_effect_is_learnable_and_absent_when_zero() -> None:
     assert days > 950
     assert abs(null_ic) < 0.03
     assert planted_ic > 0.15  # ~0.23 expected for strength 0.3
+
+
+SHIFT_DAY = dt.date(2016, 1, 4)
+SHIFT_SYMBOLS = ["AAPL", "JPM", "XOM", "KO", "PFE"]
+
+
+def _log_returns(source: SampleSource, start: dt.date, end: dt.date) -> pd.Series:
+    bars = source.fetch(SHIFT_SYMBOLS, start, end).bars
+    return bars.groupby("symbol")["close"].transform(lambda c: np.log(c).diff()).dropna()
+
+
+def test_a_regime_shift_leaves_the_past_bit_identical_and_doubles_volatility_after() -> None:
+    plain, shifted = SampleSource(seed=7), SampleSource(seed=7, regime_shift=RegimeShift(SHIFT_DAY, 2.0))
+    before = dt.date(2015, 12, 31)
+    pd.testing.assert_frame_equal(
+        plain.fetch(SHIFT_SYMBOLS, dt.date(2015, 1, 2), before).bars,
+        shifted.fetch(SHIFT_SYMBOLS, dt.date(2015, 1, 2), before).bars,
+    )
+    after = (dt.date(2016, 1, 5), dt.date(2016, 12, 30))
+    ratio = _log_returns(shifted, *after).std() / _log_returns(plain, *after).std()
+    assert 1.8 < ratio < 2.2
+
+
+def test_a_shift_in_the_planted_effect_keeps_volatility() -> None:
+    on = SampleSource(seed=7, planted_effect=0.3)
+    off_later = SampleSource(seed=7, planted_effect=0.3, regime_shift=RegimeShift(SHIFT_DAY, planted_effect=0.0))
+    after = (dt.date(2016, 1, 5), dt.date(2016, 12, 30))
+    ratio = _log_returns(off_later, *after).std() / _log_returns(on, *after).std()
+    assert 0.9 < ratio < 1.05
+    assert not on.fetch(SHIFT_SYMBOLS, *after).bars.equals(off_later.fetch(SHIFT_SYMBOLS, *after).bars)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"volatility_multiplier": 0}, "volatility_multiplier"), ({"drift_change": float("inf")}, "drift_change")],
+)
+def test_a_bad_regime_shift_names_its_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=f"regime_shift.{field}"):
+        RegimeShift(SHIFT_DAY, **kwargs)

@@ -109,7 +109,7 @@ def test_the_reader_cannot_write(writer: MarketDBWriter, db_path: Path, statemen
     before = dump_tables(db_path)
     reader = MarketDataReader(db_path)
     try:
-        with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
+        with pytest.raises(sqlite3.DatabaseError, match=r"not authorized|readonly|read-only|query_only"):
             reader.con.execute(statement)
             reader.con.commit()
     finally:
@@ -118,15 +118,64 @@ def test_the_reader_cannot_write(writer: MarketDBWriter, db_path: Path, statemen
 
 
 def test_the_reader_is_read_only_by_how_it_is_opened(writer: MarketDBWriter, db_path: Path) -> None:
+    """Without its authorizer and with query_only off, the mode=ro URI alone still refuses writes."""
     write_bars(writer, BARS, "t0")
     reader = MarketDataReader(db_path)
     try:
+        reader.con.set_authorizer(None)
         reader.con.execute("PRAGMA query_only = OFF")
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             reader.con.execute("DELETE FROM daily_bars")
     finally:
         reader.close()
     assert len(dump_tables(db_path)["daily_bars"]) == 3
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        # The drill that wrote through the reader before it had an authorizer.
+        ["PRAGMA query_only = OFF", "ATTACH '{uri}?mode=rw' AS rw", "INSERT INTO rw.daily_bars {row}"],
+        ["ATTACH '{uri}?mode=rw' AS rw"],
+        ["ATTACH ':memory:' AS scratch"],
+        ["PRAGMA query_only = OFF"],
+        ["PRAGMA journal_mode = DELETE"],
+        ["PRAGMA writable_schema = ON"],
+        ["INSERT INTO daily_bars {row}"],
+        ["CREATE TEMP TABLE sneaky (x INTEGER)"],
+    ],
+)
+def test_the_reader_denies_attach_pragma_changes_and_writes(
+    writer: MarketDBWriter, db_path: Path, statements: list[str]
+) -> None:
+    write_bars(writer, BARS, "t0")
+    before = dump_tables(db_path)
+    uri = db_path.resolve().as_uri()
+    row = "VALUES ('X', '2026-11-25', 1, 1, 1, 1, 1, 's', 't')"
+    reader = MarketDataReader(db_path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            for statement in statements:
+                reader.con.execute(statement.format(uri=uri, row=row))
+            reader.con.commit()
+    finally:
+        reader.close()
+    assert dump_tables(db_path) == before
+
+
+def test_the_reader_still_reads_and_reports(writer: MarketDBWriter, db_path: Path) -> None:
+    write_bars(writer, BARS, "t0")
+    reader = MarketDataReader(db_path)
+    try:
+        assert len(reader.bars()) == 3
+        columns = [r[1] for r in reader.con.execute("PRAGMA table_info(daily_bars)")]
+        assert columns[:2] == ["symbol", "date"]
+        assert reader.con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert reader.con.execute("PRAGMA query_only").fetchone() == (1,)
+        with_cte = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) SELECT SUM(i) FROM n"
+        assert reader.con.execute(with_cte).fetchone() == (6,)
+    finally:
+        reader.close()
 
 
 def test_a_reader_on_a_missing_file_says_to_run_ingestion(db_path: Path) -> None:

@@ -149,7 +149,7 @@ def test_shap_log_and_training_runs_replace_by_key(db):
 
 def test_readers_cannot_write(db):
     db.upsert_model(record())
-    with closing(db.connect_read_only()) as con, pytest.raises(sqlite3.OperationalError):
+    with closing(db.connect_read_only()) as con, pytest.raises(sqlite3.DatabaseError):
         con.execute("DELETE FROM model_registry")
     with pytest.raises(ValueError, match="unknown table"):
         db.read_table("sqlite_master")

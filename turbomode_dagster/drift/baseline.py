@@ -1,0 +1,128 @@
+"""The drift baseline stored with a model version: what its training window looked like.
+
+Per feature and per prediction column (the ensemble's out-of-fold p_buy and p_sell): reference
+quantile edges and counts, a seeded sample of values for KS, and calibrated alert levels; plus the
+out-of-fold class mix (mean probability per class) and out-of-sample skill (rank IC with its
+Newey-West standard error, log loss), which matured predictions are later held against.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from turbomode_dagster.drift.binning import bin_counts, quantile_edges
+from turbomode_dagster.drift.calibration import FLOORS, Thresholds, calibrate
+from turbomode_dagster.models import PROBA_COLUMNS
+
+SAMPLE_SIZE = 5_000
+PREDICTION_COLUMNS = ("p_buy", "p_sell")
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One column's reference distribution and its alert levels."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    sample: tuple[float, ...]
+    thresholds: Thresholds
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Reference:
+        return cls(
+            edges=tuple(raw["edges"]),
+            counts=tuple(raw["counts"]),
+            sample=tuple(raw["sample"]),
+            thresholds=Thresholds(**raw["thresholds"]),
+        )
+
+
+@dataclass(frozen=True)
+class DriftBaseline:
+    """Everything drift monitoring compares a current window with, for one model version."""
+
+    model_version: str
+    window_sessions: int
+    period: tuple[str, str]
+    features: dict[str, Reference]
+    predictions: dict[str, Reference]
+    class_mix: dict[str, float]
+    skill: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys), so the same training gives the same bytes."""
+        return json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> DriftBaseline:
+        raw = json.loads(text)
+        if raw.pop("format", None) != FORMAT:
+            raise ValueError("unknown drift baseline format: retrain the model to rebuild its baseline")
+        return cls(
+            model_version=raw["model_version"],
+            window_sessions=raw["window_sessions"],
+            period=tuple(raw["period"]),
+            features={k: Reference.from_dict(v) for k, v in raw["features"].items()},
+            predictions={k: Reference.from_dict(v) for k, v in raw["predictions"].items()},
+            class_mix=raw["class_mix"],
+            skill=raw["skill"],
+        )
+
+
+def reference_of(
+    values: np.ndarray, session: np.ndarray, window: int, seed: int, floors: Thresholds = FLOORS
+) -> Reference:
+    """Bins, counts, KS sample and calibrated levels of one column's reference values."""
+    values = np.asarray(values, dtype=np.float64)
+    edges = quantile_edges(values)
+    counts = bin_counts(values, edges)
+    finite = values[np.isfinite(values)]
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(finite, SAMPLE_SIZE, replace=False)) if finite.size > SAMPLE_SIZE else np.sort(finite)
+    thresholds = calibrate(values, session, edges, counts, sample, window, floors)
+    return Reference(
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(c) for c in counts),
+        sample=tuple(float(v) for v in sample),
+        thresholds=thresholds,
+    )
+
+
+def build_baseline(
+    model_version: str,
+    features: pd.DataFrame,
+    feature_columns: list[str] | tuple[str, ...],
+    oof_ensemble: pd.DataFrame,
+    skill: dict[str, float],
+    window_sessions: int,
+    seed: int,
+) -> DriftBaseline:
+    """The baseline of a model trained on `features` (with a `date` column) and scored out of fold."""
+    session = _session_numbers(features["date"])
+    oof_session = _session_numbers(oof_ensemble["date"])
+    dates = pd.to_datetime(features["date"])
+    return DriftBaseline(
+        model_version=model_version,
+        window_sessions=window_sessions,
+        period=(dates.min().strftime("%Y-%m-%d"), dates.max().strftime("%Y-%m-%d")),
+        features={
+            column: reference_of(features[column].to_numpy(), session, window_sessions, seed)
+            for column in feature_columns
+        },
+        predictions={
+            column: reference_of(oof_ensemble[column].to_numpy(), oof_session, window_sessions, seed)
+            for column in PREDICTION_COLUMNS
+        },
+        class_mix={column: float(oof_ensemble[column].mean()) for column in PROBA_COLUMNS},
+        skill={key: float(value) for key, value in skill.items()},
+    )
+
+
+def _session_numbers(dates: pd.Series) -> np.ndarray:
+    """Each row's session as 0..n-1 in date order."""
+    return np.unique(pd.to_datetime(dates).to_numpy(), return_inverse=True)[1].astype(np.int64)
