@@ -1,8 +1,8 @@
 """The backtest_report asset after a night's ingestion, features and training on the built-in sample market.
 
 One night (2026-11-25) on six symbols plus SPY from 2024-06-03, with the sample's planted effect at 1.0.
-The backtest then runs again alone, with the read-write Master DB handle refused: the tables must not
-change, and the asset must not need to write the Master DB.
+The backtest then runs again alone under the Master DB guard (a read-write open of market_data.db is
+refused at sqlite3.connect, and its bytes must not change): the backtest tables must not change either.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from turbomode_dagster.assets.features import build_feature_assets
 from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.assets.models import build_model_assets
 from turbomode_dagster.config import load_settings
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
+from turbomode_dagster.storage.market_db import market_db_path
 from turbomode_dagster.storage.parquet_io import ParquetIOManager
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 from turbomode_dagster_tests.conftest import dump_tables, write_config
+from turbomode_dagster_tests.master_db_guard import master_db_untouched
 
 DAY = "2026-11-25"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "KO", "SPY"]
@@ -67,10 +69,6 @@ class Night:
         return {k: v.value for k, v in event.metadata.items()}
 
 
-def refuse_master_writes(self):
-    raise AssertionError("the backtest asked for a read-write Master DB handle")
-
-
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     root = tmp_path_factory.mktemp("backtest_night")
@@ -84,8 +82,10 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
         build_model_assets(settings),
         build_backtest_assets(settings),
     ]
+    turbomode = TurboModeHome(home=str(home), config_file=str(config))
     resources = {
-        "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
+        "turbomode": turbomode,
+        "master_db": MasterDBWriteAccess(turbomode=turbomode),
         "source_chain": SourceChain([SampleSource(seed=7, planted_effect=1.0)]),
         "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
     }
@@ -93,8 +93,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     first = dg.materialize(assets, resources=resources, partition_key=DAY, instance=instance)
     assert first.success
     after_first = dump_tables(turbomode_db_path(home))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TurboModeHome, "market_writer", refuse_master_writes)
+    with master_db_untouched(market_db_path(home)):
         again = dg.materialize(
             assets, resources=resources, partition_key=DAY, selection=["backtest_report"], instance=instance
         )
