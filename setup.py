@@ -27,6 +27,7 @@ setup(
         "curl_cffi>=0.15,<0.18",
         "exchange_calendars>=4.5",
         "pydantic>=2.6",
+        "matplotlib==3.11.2",  # the backtest's equity-curve picture (Agg canvas, no display)
         # Process liveness for freeing pool slots of killed runs (dagster itself does not require it).
         "psutil>=5.9,<8",
         "pytest>=8",

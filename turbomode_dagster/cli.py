@@ -36,6 +36,7 @@ NIGHTLY_STEPS = (
     NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),
     NightlyStep(TaskId.ORCHESTRATOR, "features, samples, OOF predictions: {home}/assets/; models: {home}/models/"),
     NightlyStep(TaskId.OVERNIGHT_SCANNER, "model registry, SHAP logs, predictions, signals: {home}/turbomode.db"),
+    NightlyStep(TaskId.BACKTEST_GENERATOR, "backtest runs, results, equity curves, trades: {home}/turbomode.db"),
 )
 
 
@@ -128,6 +129,7 @@ def _nightly(args: argparse.Namespace) -> int:
     _print_summary(cfg, day, home, outcomes)
     if len(outcomes) == len(NIGHTLY_STEPS) and all(ok for _, ok, _ in outcomes):
         _print_signals(home, day)
+        _print_backtest(home, day)
     return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
 
 
@@ -216,6 +218,36 @@ def _print_signals(home: Path, day: str) -> None:
     for row in signals.itertuples(index=False):
         features = ", ".join(f"{f['feature']} {f['contribution']:+.2f}" for f in json.loads(row.top_features)[:3])
         print(f"  {row.symbol:<7} {row.signal:<6} {row.confidence:5.2f}  {features}")
+
+
+def _print_backtest(home: Path, day: str) -> None:
+    """One line: the strategy's net CAGR, Sharpe and max drawdown beside the benchmark's, and chance."""
+    import json
+
+    from turbomode_dagster.backtest.report import ENSEMBLE
+    from turbomode_dagster.storage.turbomode_db import TurboModeDB
+
+    db = TurboModeDB.at_home(home)
+    runs = db.read_backtest("backtest_runs", day).set_index("strategy")
+    results = db.read_backtest("backtest_results", day)
+    net = results[(results["scope"] == "total") & (results["basis"] == "net")]
+    value = net.set_index(["run_id", "metric"])["value"]
+    parameters = json.loads(runs.loc[ENSEMBLE, "parameters"])
+    benchmark = parameters["benchmark"]
+
+    def figures(strategy: str) -> str:
+        run = runs.loc[strategy, "run_id"]
+        return (
+            f"{strategy} net CAGR {value[run, 'cagr']:+.1%}, Sharpe {value[run, 'sharpe']:.2f}, "
+            f"max drawdown {value[run, 'max_drawdown']:.1%}"
+        )
+
+    ensemble = runs.loc[ENSEMBLE, "run_id"]
+    print(
+        f"\nBacktest {runs.loc[ENSEMBLE, 'period']} (out of fold): {figures(ENSEMBLE)}; {figures(benchmark)}; "
+        f"chance percentile {value[ensemble, 'chance_percentile']:.0f} among {parameters['chance_seeds']} "
+        f"permuted-signal strategies (their mean Sharpe {value[ensemble, 'chance_sharpe_mean']:.2f})"
+    )
 
 
 if __name__ == "__main__":

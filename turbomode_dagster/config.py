@@ -283,6 +283,37 @@ class Scanner(Strict):
     top_features: int = Field(default=5, ge=1, le=20)
 
 
+class Backtest(Strict):
+    """Task 4's long-only strategy over out-of-fold probabilities, its costs, benchmark and chance baseline.
+
+    Entry is the scanner's BUY rule at `entry_probability` (default: scanner.min_probability); a
+    position is held at least `min_holding_sessions` (default: labels.horizon) and then exits once
+    p_buy falls below `exit_probability` (default: 0.8 x the entry threshold) or p_sell exceeds p_buy.
+    """
+
+    weighting: Literal["equal", "conviction"] = "equal"
+    entry_probability: float | None = Field(default=None, gt=0, lt=1)
+    exit_probability: float | None = Field(default=None, gt=0, lt=1)
+    min_holding_sessions: int | None = Field(default=None, ge=1, le=250)
+    max_positions: int = Field(default=10, ge=1, le=1000)
+    fees_bps: float = Field(default=5.0, ge=0, le=500)
+    slippage_bps: float = Field(default=5.0, ge=0, le=500)
+    initial_cash: float = Field(default=1_000_000.0, gt=0)
+    benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9.\-]{0,14}$")
+    chance_seeds: int = Field(default=20, ge=2, le=500)
+    base_learners: bool = True
+
+    @model_validator(mode="after")
+    def _exit_below_entry(self) -> Backtest:
+        entry, exit_ = self.entry_probability, self.exit_probability
+        if entry is not None and exit_ is not None and exit_ > entry:
+            raise ValueError(
+                f"exit_probability {exit_} is above entry_probability {entry}: "
+                "the exit threshold must not exceed the entry threshold (hysteresis)"
+            )
+        return self
+
+
 class Settings(Strict):
     """The whole validated configuration."""
 
@@ -296,6 +327,7 @@ class Settings(Strict):
     labels: Labels = Labels()
     models: Models = Models()
     scanner: Scanner = Scanner()
+    backtest: Backtest = Backtest()
 
     @field_validator("scheduled_tasks")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from turbomode_dagster.assets.backtests import build_backtest_assets
 from turbomode_dagster.assets.features import build_feature_assets
 from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.assets.models import build_model_assets
@@ -19,6 +20,7 @@ from turbomode_dagster.storage.parquet_io import ParquetIOManager
 UPSTREAM = {
     TaskId.ORCHESTRATOR: dg.AssetKey("daily_bars"),
     TaskId.OVERNIGHT_SCANNER: dg.AssetKey("trained_ensemble"),
+    TaskId.BACKTEST_GENERATOR: dg.AssetKey("oof_predictions"),
 }
 
 
@@ -32,6 +34,7 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
             *build_feature_assets(cfg),
             build_model_assets(cfg),
             build_scanner_assets(cfg),
+            build_backtest_assets(cfg),
         ],
         jobs=list(jobs.values()),
         schedules=[partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task)) for task, job in jobs.items()],

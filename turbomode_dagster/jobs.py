@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from turbomode_dagster.assets.backtests import GROUP as BACKTESTS
 from turbomode_dagster.assets.features import GROUP as FEATURES
 from turbomode_dagster.assets.market_data import GROUP as MARKET_DATA
 from turbomode_dagster.assets.models import GROUP as MODELS
@@ -16,6 +17,7 @@ TASK_GROUPS: dict[TaskId, tuple[str, ...]] = {
     TaskId.INGESTION: (MARKET_DATA,),
     TaskId.ORCHESTRATOR: (FEATURES, MODELS),
     TaskId.OVERNIGHT_SCANNER: (SCANNER,),
+    TaskId.BACKTEST_GENERATOR: (BACKTESTS,),
 }
 
 

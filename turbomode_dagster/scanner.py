@@ -1,9 +1,10 @@
 """Task 3's core: score one session's bars with the champion and turn probabilities into signals.
 
 The ensemble is calibrated to the true class frequencies, so HOLD is nearly always the most likely
-class; a signal therefore asks whether a move is likely enough to act on. A symbol is a BUY when
-p_buy is at least `min_probability` and above p_sell, a SELL in the mirror case, otherwise HOLD;
-its confidence is the chosen class's probability. Each signal carries the features that pushed the chosen
+class; a signal therefore asks whether a move is likely enough to act on. The rule itself
+(`signals.decide`, shared with the backtest's entry rule) makes a BUY when p_buy is at least
+`min_probability` and above p_sell, a SELL in the mirror case, otherwise HOLD; a signal's
+confidence is the chosen class's probability. Each signal carries the features that pushed the chosen
 class most, from TreeSHAP averaged over the base learners that support it.
 """
 
@@ -17,6 +18,7 @@ import pandas as pd
 from turbomode_dagster.models import CLASS_LABELS
 from turbomode_dagster.models.ensemble import FittedEnsemble, predict
 from turbomode_dagster.models.explain import contributions, ranked_contributions, supports_shap
+from turbomode_dagster.signals import decide
 
 PROBABILITIES = ["p_sell", "p_hold", "p_buy"]
 PREDICTION_COLUMNS = ["symbol", "as_of_date", "target_date", "model_version", *PROBABILITIES]
@@ -51,7 +53,7 @@ def scan_session(
     proba = predict(ensemble, day)
     keys = pd.DataFrame({"symbol": day["symbol"], "as_of_date": as_of, "target_date": target})
     predictions = keys.assign(model_version=model_version, **{c: proba[c].to_numpy() for c in PROBABILITIES})
-    chosen, confidence = _decide(proba[PROBABILITIES].to_numpy(), min_probability)
+    chosen, confidence = decide(proba[PROBABILITIES].to_numpy(), min_probability)
     explained = explain_rows(ensemble, day, chosen, top_k)
     signals = keys.assign(
         signal=[CLASS_LABELS[c] for c in chosen],
@@ -60,15 +62,6 @@ def scan_session(
         top_features=explained,
     )
     return Scan(predictions[PREDICTION_COLUMNS], signals[SIGNAL_COLUMNS], missing)
-
-
-def _decide(proba: np.ndarray, min_probability: float) -> tuple[np.ndarray, np.ndarray]:
-    """Class index per row (BUY or SELL when likely enough and likelier than the other, else HOLD)."""
-    sell, hold, buy = (CLASS_LABELS.index(label) for label in ("SELL", "HOLD", "BUY"))
-    chosen = np.full(len(proba), hold)
-    chosen[(proba[:, buy] >= min_probability) & (proba[:, buy] > proba[:, sell])] = buy
-    chosen[(proba[:, sell] >= min_probability) & (proba[:, sell] > proba[:, buy])] = sell
-    return chosen, proba[np.arange(len(proba)), chosen]
 
 
 def explain_rows(ensemble: FittedEnsemble, rows: pd.DataFrame, classes: np.ndarray, top_k: int) -> list[list[dict]]:

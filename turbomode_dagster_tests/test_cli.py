@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -256,18 +257,32 @@ def test_turbomode_nightly_end_to_end(end_to_end) -> None:
     code, log = run.wait()
     assert code == 0, log[-3000:]
     assert f"TurboMode nightly for {DAY}: home {run.home}, sources sample" in log
-    for task in ("Task 1 run_ingestion", "Task 2 run_orchestrator", "Task 3 run_overnight_scanner"):
+    for task in (
+        "Task 1 run_ingestion",
+        "Task 2 run_orchestrator",
+        "Task 3 run_overnight_scanner",
+        "Task 4 run_backtest_generator",
+    ):
         assert f"{task} (" in log, task
     assert "bars by source {'sample': " in log
     assert "checks universe_complete ok, no_unexplained_jumps ok" in log
     summary = log[log.index(f"Summary for {DAY}:") :]
-    for number, job in enumerate(("run_ingestion", "run_orchestrator", "run_overnight_scanner"), start=1):
+    jobs = ("run_ingestion", "run_orchestrator", "run_overnight_scanner", "run_backtest_generator")
+    for number, job in enumerate(jobs, start=1):
         assert any(line.split()[:4] == ["Task", str(number), job, "ok"] for line in summary.splitlines()), job
     assert f"Master Market Data DB: {run.home}/market_data.db" in summary
-    signals = log[log.index("Signals for 2026-11-27 (as of 2026-11-25") :]
+    signals = log[log.index("Signals for 2026-11-27 (as of 2026-11-25") : log.index("\nBacktest ")]
     rows = [line.split() for line in signals.splitlines()[2:] if line.strip()]
     assert sorted(row[0] for row in rows) == sorted(NIGHTLY_PATCHES["universe.symbols"])
     assert {row[1] for row in rows} <= {"BUY", "SELL", "HOLD"}
     assert "Traceback" not in log
+    (backtest,) = [line for line in log.splitlines() if line.startswith("Backtest ")]
+    assert log.rstrip().endswith(backtest)  # the night ends with the backtest line
+    assert re.fullmatch(
+        r"Backtest \d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d \(out of fold\): "
+        r"ensemble net CAGR [+-]\d+\.\d%, Sharpe -?\d+\.\d\d, max drawdown -?\d+\.\d%; "
+        r"benchmark:equal_weight net CAGR .*; chance percentile \d+ among 20 .*",
+        backtest,
+    ), backtest
     bars = run.bars()
     assert sorted(symbol for symbol, date, _ in bars if date == DAY) == sorted(NIGHTLY_PATCHES["universe.symbols"])

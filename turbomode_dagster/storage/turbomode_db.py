@@ -1,7 +1,8 @@
 """The TurboMode DB: model registry, training runs, SHAP logs, predictions and signals.
 
 SQLite at `$TURBOMODE_HOME/turbomode.db`, opened through `storage.sqlite` (WAL, busy timeout,
-versioned migrations). Later tables (backtests, drift) arrive as later migrations. Every write is one
+versioned migrations). Later tables arrive as later migrations: the second holds the backtests
+(backtest_runs and, by run, backtest_results, backtest_equity, backtest_trades). Every write is one
 transaction, and every writer is idempotent: re-registering a model updates its row in place,
 and a day's scan or a model's SHAP log replaces its partition instead of adding to it. JSON columns
 hold sorted-key JSON, with NaN written as null.
@@ -9,6 +10,7 @@ hold sorted-key JSON, with NaN written as null.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import sqlite3
@@ -55,7 +57,35 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (symbol, as_of_date));
     CREATE INDEX signals_by_date ON signals (as_of_date)
     """,
+    """
+    CREATE TABLE backtest_runs (
+        run_id TEXT PRIMARY KEY, session TEXT NOT NULL, model_version TEXT, strategy TEXT NOT NULL,
+        parameters TEXT NOT NULL, period TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (session, strategy));
+    CREATE TABLE backtest_results (
+        run_id TEXT NOT NULL REFERENCES backtest_runs (run_id) ON DELETE CASCADE, scope TEXT NOT NULL
+        CHECK (scope = 'total' OR scope GLOB 'fold [0-9]*'), basis TEXT NOT NULL CHECK (basis IN ('gross', 'net')),
+        metric TEXT NOT NULL, value REAL, PRIMARY KEY (run_id, scope, basis, metric));
+    CREATE TABLE backtest_equity (
+        run_id TEXT NOT NULL REFERENCES backtest_runs (run_id) ON DELETE CASCADE, date TEXT NOT NULL,
+        strategy REAL NOT NULL, benchmark REAL, drawdown REAL NOT NULL, PRIMARY KEY (run_id, date));
+    CREATE TABLE backtest_trades (
+        run_id TEXT NOT NULL REFERENCES backtest_runs (run_id) ON DELETE CASCADE, date TEXT NOT NULL,
+        symbol TEXT NOT NULL, shares REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
+        PRIMARY KEY (run_id, date, symbol))
+    """,
 )
+BACKTEST_COLUMNS = {
+    "backtest_runs": ("run_id", "session", "model_version", "strategy", "parameters", "period", "created_at"),
+    "backtest_results": ("run_id", "scope", "basis", "metric", "value"),
+    "backtest_equity": ("run_id", "date", "strategy", "benchmark", "drawdown"),
+    "backtest_trades": ("run_id", "date", "symbol", "shares", "price", "fee"),
+}
+BACKTEST_ORDER = {
+    "backtest_runs": "t.run_id",
+    "backtest_results": "t.run_id, t.scope, t.basis, t.metric",
+    "backtest_equity": "t.run_id, t.date",
+    "backtest_trades": "t.run_id, t.date, t.symbol",
+}
 
 PREDICTION_COLUMNS = ("symbol", "target_date", "model_version", "p_sell", "p_hold", "p_buy")
 SIGNAL_COLUMNS = ("symbol", "target_date", "signal", "confidence", "model_version", "top_features")
@@ -259,6 +289,51 @@ class TurboModeDB:
                 signal_rows,
             )
         return len(prediction_rows)
+
+    def replace_backtest(self, session: str, tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+        """Replace one session's backtest (runs, results, equity, trades) in one transaction.
+
+        `tables` maps each backtest table to its rows (columns as in BACKTEST_COLUMNS; for runs,
+        `parameters` is a dict and `created_at` is set here). A run that existed keeps its created_at,
+        so a rerun of the session leaves every table as the first run left it. Returns the rows
+        written per table.
+        """
+        missing = sorted(set(BACKTEST_COLUMNS) - set(tables))
+        if missing:
+            raise KeyError(f"backtest tables missing from the write: {missing}")
+        runs = tables["backtest_runs"]
+        if (runs["session"] != session).any():
+            raise ValueError(f"backtest_runs rows for a session other than {session}")
+        written = {}
+        with self._writing() as con:
+            created = dict(con.execute("SELECT run_id, created_at FROM backtest_runs WHERE session = ?", (session,)))
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            # The child tables go with their runs (ON DELETE CASCADE).
+            con.execute("DELETE FROM backtest_runs WHERE session = ?", (session,))
+            for table, columns in BACKTEST_COLUMNS.items():
+                frame = tables[table]
+                if table == "backtest_runs":
+                    frame = frame.assign(
+                        parameters=frame["parameters"].map(to_json),
+                        created_at=[created.get(run_id, now) for run_id in frame["run_id"]],
+                    )
+                rows = [_plain(row) for row in frame.loc[:, list(columns)].itertuples(index=False)]
+                con.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+                )
+                written[table] = len(rows)
+        return written
+
+    def read_backtest(self, table: str, session: str) -> pd.DataFrame:
+        """One session's rows of a backtest table (read-only connection), in key order."""
+        if table not in BACKTEST_COLUMNS:
+            raise ValueError(f"unknown backtest table {table!r}; expected one of {sorted(BACKTEST_COLUMNS)}")
+        query = (
+            f"SELECT t.* FROM {table} t JOIN backtest_runs r USING (run_id) WHERE r.session = ? "
+            f"ORDER BY {BACKTEST_ORDER[table]}"
+        )
+        with closing(self.connect_read_only()) as con:
+            return pd.read_sql_query(query, con, params=(session,))
 
     def read_table(self, table: str, as_of_date: str | None = None) -> pd.DataFrame:
         """A table as a frame (read-only connection), optionally one as_of_date's rows, in key order."""

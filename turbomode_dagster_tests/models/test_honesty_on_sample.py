@@ -1,8 +1,9 @@
 """Honest stacking on the built-in sample market: no directional skill out of sample on a pure random
 walk, clear skill when the sample's planted effect is on, and the null test shown to have power.
 
-The panels go through the production path (SampleSource.fetch -> adjusted_bars -> compute_features ->
-make_labels -> training_samples) for 25 symbols over four years, about 25k labelled rows.
+The panels (sample_market.py) go through the production path (SampleSource.fetch -> adjusted_bars ->
+compute_features -> make_labels -> training_samples) for 25 symbols over four years, about 25k
+labelled rows; the backtest tests trade the same runs.
 
 What "chance" means here. The sample's volatility is stochastic and persistent (an AR(1) in log-vol
 with phi 0.985), so even with planted_effect=0 the chance of a +-5% move in five sessions, which is
@@ -18,45 +19,19 @@ against SELL), the realised path of those factors moves the AUC by more than its
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from turbomode_dagster.features import compute_features, make_labels, training_samples
 from turbomode_dagster.models import PROBA_COLUMNS
-from turbomode_dagster.models.ensemble import ENSEMBLE, EnsembleResult, model_probabilities, train_ensemble
-from turbomode_dagster.models.learners import XGBOOST, LearnerSpec
+from turbomode_dagster.models.ensemble import ENSEMBLE, EnsembleResult, model_probabilities
 from turbomode_dagster.models.metrics import ALWAYS_HOLD, CLASS_PRIOR, classification_metrics, per_date_rank_ic
 from turbomode_dagster.models.registry import decide_promotion, metrics_json
-from turbomode_dagster.prices import adjusted_bars
-from turbomode_dagster.sources.sample import SampleSource
-from turbomode_dagster.universe import DEFAULT_UNIVERSE
+from turbomode_dagster_tests.models.sample_market import HORIZON, PLANTED, SYMBOLS, sample_market, sample_run
 from turbomode_dagster_tests.models.synthetic import auc_tolerance
 
-HORIZON = 5
-SEED = 7
-PLANTED = 0.3  # the sample's table: rank IC ~0.23 for the raw volume signal at this strength
-SYMBOLS = sorted(DEFAULT_UNIVERSE)[:25]
-START, END = dt.date(2016, 1, 4), dt.date(2019, 12, 31)
-SPECS = (
-    LearnerSpec("hist", XGBOOST, {"tree_method": "hist", "n_estimators": 30, "max_depth": 3, "n_jobs": 1}),
-    LearnerSpec(
-        "linear", XGBOOST, {"booster": "gblinear", "updater": "coord_descent", "n_estimators": 10, "n_jobs": 1}
-    ),
-)
 MODELS = ["hist", "linear", ENSEMBLE]
-
-
-def sample_panel(planted_effect: float) -> pd.DataFrame:
-    """Training samples for SYMBOLS over [START, END] of the sample market, through the pure functions."""
-    batch = SampleSource(seed=SEED, planted_effect=planted_effect).fetch(SYMBOLS, START, END)
-    bars = adjusted_bars(batch.bars, batch.splits, batch.dividends)
-    bars["date"] = pd.to_datetime(bars["date"])
-    features = compute_features(bars, sectors=batch.metadata[["symbol", "sector"]], fundamentals=batch.fundamentals)
-    return training_samples(features, make_labels(bars, horizon=HORIZON))
 
 
 def out_of_sample(run: EnsembleResult, panel: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -83,22 +58,22 @@ def probabilities(rows: pd.DataFrame) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def null_panel() -> pd.DataFrame:
-    return sample_panel(0.0)
+    return sample_market(0.0).samples
 
 
 @pytest.fixture(scope="module")
-def null_run(null_panel) -> EnsembleResult:
-    return train_ensemble(null_panel, SPECS, horizon=HORIZON, n_folds=4, seed=0)
+def null_run() -> EnsembleResult:
+    return sample_run(0.0)
 
 
 @pytest.fixture(scope="module")
 def planted_panel() -> pd.DataFrame:
-    return sample_panel(PLANTED)
+    return sample_market(PLANTED).samples
 
 
 @pytest.fixture(scope="module")
-def planted_run(planted_panel) -> EnsembleResult:
-    return train_ensemble(planted_panel, SPECS, horizon=HORIZON, n_folds=4, seed=0)
+def planted_run() -> EnsembleResult:
+    return sample_run(PLANTED)
 
 
 def test_the_panels_are_the_sample_market_at_full_size(null_panel, planted_panel):

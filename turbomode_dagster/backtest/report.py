@@ -1,0 +1,284 @@
+"""Task 4's core: backtest the ensemble (and each base learner) on its out-of-fold probabilities.
+
+Every decision comes from a model that never saw that date: `oof_predictions` holds, per walk-forward
+fold, probabilities from models fitted before the fold. The strategy, the buy-and-hold benchmarks
+and the chance baseline all run on the same sessions (the ensemble's out-of-fold dates), the same
+prices and the same costs; each is simulated gross (no costs) and net (fees and slippage), and
+scored in total and per fold. The result is the four TurboMode.db tables, keyed by run id
+`<session>/<strategy>` so a rerun of a session replaces exactly its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from turbomode_dagster.backtest.benchmarks import EQUAL_WEIGHT, equal_weight_buy_and_hold, index_buy_and_hold
+from turbomode_dagster.backtest.chance import ChanceBaseline, permuted_symbols
+from turbomode_dagster.backtest.engine import BacktestResult, simulate
+from turbomode_dagster.backtest.metrics import drawdown, sharpe, summarize
+from turbomode_dagster.backtest.strategy import StrategyParams, target_weights
+from turbomode_dagster.config import Settings
+
+ENSEMBLE = "ensemble"
+BENCHMARK_PREFIX = "benchmark:"
+GROSS, NET = "gross", "net"
+TOTAL = "total"
+OOF_COLUMNS = ["symbol", "date", "model", "fold", "p_sell", "p_buy"]
+PRICE_COLUMNS = ["symbol", "date", "open", "close"]
+DEFAULT_EXIT_FRACTION = 0.8  # exit threshold, as a fraction of the entry threshold, when none is configured
+
+
+@dataclass(frozen=True)
+class BacktestParams:
+    """Everything a backtest run depends on besides its data: stored with each run as its parameters."""
+
+    strategy: StrategyParams
+    fees_bps: float = 5.0
+    slippage_bps: float = 5.0
+    initial_cash: float = 1_000_000.0
+    benchmark_symbol: str = "SPY"
+    chance_seeds: int = 20
+    base_learners: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as flat JSON-ready data."""
+        return {
+            **self.strategy.to_dict(),
+            "fees_bps": self.fees_bps,
+            "slippage_bps": self.slippage_bps,
+            "initial_cash": self.initial_cash,
+            "benchmark_symbol": self.benchmark_symbol,
+            "chance_seeds": self.chance_seeds,
+        }
+
+
+def params_from_settings(settings: Settings) -> BacktestParams:
+    """The backtest section with its defaults resolved: entry at scanner.min_probability, hold labels.horizon."""
+    section = settings.backtest
+    entry = section.entry_probability or settings.scanner.min_probability
+    exit_ = section.exit_probability or DEFAULT_EXIT_FRACTION * entry
+    if exit_ > entry:
+        raise ValueError(
+            f"backtest.exit_probability {exit_} is above the entry threshold {entry} "
+            "(scanner.min_probability, as backtest.entry_probability is not set)"
+        )
+    strategy = StrategyParams(
+        entry_probability=entry,
+        exit_probability=exit_,
+        min_holding_sessions=section.min_holding_sessions or settings.labels.horizon,
+        max_positions=section.max_positions,
+        weighting=section.weighting,
+    )
+    return BacktestParams(
+        strategy=strategy,
+        fees_bps=section.fees_bps,
+        slippage_bps=section.slippage_bps,
+        initial_cash=section.initial_cash,
+        benchmark_symbol=section.benchmark_symbol,
+        chance_seeds=section.chance_seeds,
+        base_learners=section.base_learners,
+    )
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One simulated strategy or benchmark: its target weights and its gross and net results."""
+
+    name: str
+    weights: pd.DataFrame
+    gross: BacktestResult
+    net: BacktestResult
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """A session's backtest: every leg, its metrics (strategy, scope, basis, metric, value), the chance baseline."""
+
+    session: str
+    model_version: str | None
+    params: BacktestParams
+    period: tuple[str, str]
+    benchmark: str
+    legs: dict[str, Leg]
+    metrics: pd.DataFrame
+    chance: ChanceBaseline
+    folds: dict[int, tuple[pd.Timestamp, pd.Timestamp]] = field(default_factory=dict)
+
+    def metric(self, strategy: str, name: str, basis: str = NET, scope: str = TOTAL) -> float:
+        """One stored metric value."""
+        rows = self.metrics
+        hit = rows[(rows["strategy"] == strategy) & (rows["metric"] == name) & (rows["basis"] == basis)]
+        hit = hit[hit["scope"] == scope]
+        if hit.empty:
+            raise KeyError(f"no {basis} {name} for {strategy} ({scope})")
+        return float(hit["value"].iloc[0])
+
+    def run_id(self, strategy: str) -> str:
+        """The run id of a leg: the session and the strategy, so a rerun replaces it."""
+        return f"{self.session}/{strategy}"
+
+    def equity(self, strategy: str) -> pd.DataFrame:
+        """date, strategy (net equity), benchmark (the benchmark's net equity), drawdown of the strategy."""
+        net = self.legs[strategy].net.equity
+        return pd.DataFrame(
+            {
+                "date": net.index,
+                "strategy": net.to_numpy(),
+                "benchmark": self.legs[self.benchmark].net.equity.reindex(net.index).to_numpy(),
+                "drawdown": drawdown(net).to_numpy(),
+            }
+        )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The rows of backtest_runs, backtest_results, backtest_equity and backtest_trades for this session."""
+        names = list(self.legs)
+        parameters = self.params.to_dict()
+        runs = pd.DataFrame(
+            {
+                "run_id": [self.run_id(n) for n in names],
+                "session": self.session,
+                "model_version": self.model_version,
+                "strategy": names,
+                "parameters": [{**parameters, "benchmark": self.benchmark} for _ in names],
+                "period": f"{self.period[0]}..{self.period[1]}",
+            }
+        )
+        results = self.metrics.assign(run_id=self.metrics["strategy"].map(self.run_id))
+        equity = pd.concat([self.equity(n).assign(run_id=self.run_id(n)) for n in names], ignore_index=True)
+        trades = pd.concat([self.legs[n].net.orders.assign(run_id=self.run_id(n)) for n in names], ignore_index=True)
+        return {
+            "backtest_runs": runs,
+            "backtest_results": results[["run_id", "scope", "basis", "metric", "value"]],
+            "backtest_equity": equity[["run_id", "date", "strategy", "benchmark", "drawdown"]],
+            "backtest_trades": trades[["run_id", "date", "symbol", "shares", "price", "fee"]],
+        }
+
+
+def run_backtest(
+    prices: pd.DataFrame,
+    oof: pd.DataFrame,
+    params: BacktestParams,
+    session: str,
+    model_version: str | None = None,
+) -> BacktestReport:
+    """Backtest the ensemble, each base learner, the benchmarks and the chance baseline for `session`.
+
+    `prices`: symbol, date, open, close (total-return basis); `oof`: the oof_predictions frame.
+    """
+    oof = _checked_oof(oof)
+    ensemble = oof[oof["model"] == ENSEMBLE]
+    dates = np.sort(ensemble["date"].unique())
+    first, last = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
+    prices = _checked_prices(prices, first, last)
+    priced = pd.MultiIndex.from_frame(prices[["symbol", "date"]])
+    on_dates = oof[oof["date"].isin(dates)]
+    on_dates = on_dates[pd.MultiIndex.from_frame(on_dates[["symbol", "date"]]).isin(priced)]
+    models = [ENSEMBLE]
+    if params.base_learners:
+        models += sorted(m for m in on_dates["model"].unique() if m != ENSEMBLE)
+    legs: dict[str, Leg] = {}
+    for model in models:
+        weights = target_weights(on_dates[on_dates["model"] == model], params.strategy)
+        legs[model] = _leg(model, prices, weights, params)
+    equal = BENCHMARK_PREFIX + EQUAL_WEIGHT
+    legs[equal] = _leg(equal, prices, equal_weight_buy_and_hold(prices, first), params)
+    index_weights = index_buy_and_hold(prices, params.benchmark_symbol, first)
+    benchmark = equal
+    if index_weights is not None:
+        benchmark = BENCHMARK_PREFIX + params.benchmark_symbol
+        legs[benchmark] = _leg(benchmark, prices, index_weights, params)
+    folds = {
+        int(f): (pd.Timestamp(g["date"].min()), pd.Timestamp(g["date"].max())) for f, g in ensemble.groupby("fold")
+    }
+    chance = _chance(prices, on_dates[on_dates["model"] == ENSEMBLE], params, legs[ENSEMBLE])
+    metrics = _metrics(legs, benchmark, folds, chance)
+    return BacktestReport(
+        session=session,
+        model_version=model_version,
+        params=params,
+        period=(f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}"),
+        benchmark=benchmark,
+        legs=legs,
+        metrics=metrics,
+        chance=chance,
+        folds=folds,
+    )
+
+
+def _leg(name: str, prices: pd.DataFrame, weights: pd.DataFrame, params: BacktestParams) -> Leg:
+    gross = simulate(prices, weights, initial_cash=params.initial_cash)
+    net = simulate(
+        prices,
+        weights,
+        fees_bps=params.fees_bps,
+        slippage_bps=params.slippage_bps,
+        initial_cash=params.initial_cash,
+    )
+    return Leg(name, weights, gross, net)
+
+
+def _chance(prices: pd.DataFrame, ensemble: pd.DataFrame, params: BacktestParams, real: Leg) -> ChanceBaseline:
+    """Net Sharpe of the strategy on `chance_seeds` symbol permutations of the ensemble's signals."""
+    priced = pd.MultiIndex.from_frame(prices[["symbol", "date"]])
+    sharpes = []
+    for seed in range(params.chance_seeds):
+        permuted = permuted_symbols(ensemble, seed)
+        permuted = permuted[pd.MultiIndex.from_frame(permuted[["symbol", "date"]]).isin(priced)]
+        weights = target_weights(permuted, params.strategy)
+        result = simulate(
+            prices,
+            weights,
+            fees_bps=params.fees_bps,
+            slippage_bps=params.slippage_bps,
+            initial_cash=params.initial_cash,
+        )
+        sharpes.append(sharpe(result.equity))
+    return ChanceBaseline(np.array(sharpes), sharpe(real.net.equity))
+
+
+def _metrics(
+    legs: dict[str, Leg],
+    benchmark: str,
+    folds: dict[int, tuple[pd.Timestamp, pd.Timestamp]],
+    chance: ChanceBaseline,
+) -> pd.DataFrame:
+    """Long metrics frame: every leg, in total and per fold, gross and net, against the benchmark."""
+    rows = []
+    scopes = {TOTAL: None, **{f"fold {n}": window for n, window in folds.items()}}
+    for name, leg in legs.items():
+        for basis in (GROSS, NET):
+            result = getattr(leg, basis)
+            reference = getattr(legs[benchmark], basis).equity
+            for scope, window in scopes.items():
+                start, end = window or (None, None)
+                values = summarize(result, reference, start=start, end=end)
+                rows += [(name, scope, basis, metric, value) for metric, value in values.items()]
+    rows += [(ENSEMBLE, TOTAL, NET, metric, value) for metric, value in chance.summary().items()]
+    return pd.DataFrame(rows, columns=["strategy", "scope", "basis", "metric", "value"])
+
+
+def _checked_oof(oof: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in OOF_COLUMNS if c not in oof.columns]
+    if missing:
+        raise ValueError(f"oof_predictions lacks columns {missing}; it needs {OOF_COLUMNS}")
+    frame = oof.loc[:, OOF_COLUMNS].assign(date=pd.to_datetime(oof["date"]))
+    if not (frame["model"] == ENSEMBLE).any():
+        raise ValueError(
+            "oof_predictions holds no ensemble rows (model == 'ensemble'): train with at least two folds first"
+        )
+    return frame
+
+
+def _checked_prices(prices: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    missing = [c for c in PRICE_COLUMNS if c not in prices.columns]
+    if missing:
+        raise ValueError(f"prices lack columns {missing}; they need {PRICE_COLUMNS}")
+    frame = prices.loc[:, PRICE_COLUMNS].assign(date=pd.to_datetime(prices["date"]))
+    frame = frame[(frame["date"] >= first) & (frame["date"] <= last)]
+    if frame.empty:
+        raise ValueError(f"no prices between {first:%Y-%m-%d} and {last:%Y-%m-%d}, the out-of-fold period")
+    return frame.sort_values(["date", "symbol"]).reset_index(drop=True)

@@ -1,0 +1,136 @@
+"""The backtest_report asset after a night's ingestion, features and training on the built-in sample market.
+
+One night (2026-11-25) on six symbols plus SPY from 2024-06-03, with the sample's planted effect at 1.0.
+The backtest then runs again alone under the Master DB guard (a read-write open of market_data.db is
+refused at sqlite3.connect, and its bytes must not change): the backtest tables must not change either.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from turbomode_dagster.assets.backtests import build_backtest_assets
+from turbomode_dagster.assets.features import build_feature_assets
+from turbomode_dagster.assets.market_data import build_market_data_assets
+from turbomode_dagster.assets.models import build_model_assets
+from turbomode_dagster.config import load_settings
+from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
+from turbomode_dagster.sources.chain import SourceChain
+from turbomode_dagster.sources.sample import SampleSource
+from turbomode_dagster.storage.market_db import market_db_path
+from turbomode_dagster.storage.parquet_io import ParquetIOManager
+from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
+from turbomode_dagster_tests.conftest import dump_tables, write_config
+from turbomode_dagster_tests.master_db_guard import master_db_untouched
+
+DAY = "2026-11-25"
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "KO", "SPY"]
+PATCHES = {
+    "universe.symbols": SYMBOLS,
+    "history.start_date": "2024-06-03",
+    "sources.order": ["sample"],
+    "sources.sample.planted_effect": 1.0,
+    "models.learners": [
+        {"name": "hist", "kind": "xgboost", "params": {"n_estimators": 20, "max_depth": 3, "n_jobs": 1}},
+        {
+            "name": "linear",
+            "kind": "xgboost",
+            "params": {"booster": "gblinear", "updater": "coord_descent", "n_estimators": 10, "n_jobs": 1},
+        },
+    ],
+    "models.n_folds": 3,
+    "models.shap_rows": 200,
+    "backtest.chance_seeds": 5,
+    "backtest.max_positions": 3,
+}
+TABLES = ("backtest_runs", "backtest_results", "backtest_equity", "backtest_trades")
+
+
+@dataclass
+class Night:
+    home: Path
+    first: dg.ExecuteInProcessResult
+    after_first: dict[str, list[tuple]]
+    again: dg.ExecuteInProcessResult
+    after_again: dict[str, list[tuple]]
+
+    @property
+    def db(self) -> TurboModeDB:
+        return TurboModeDB(turbomode_db_path(self.home))
+
+    def metadata(self) -> dict:
+        (event,) = self.first.asset_materializations_for_node("backtest_report")
+        return {k: v.value for k, v in event.metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
+    root = tmp_path_factory.mktemp("backtest_night")
+    home = root / "home"
+    home.mkdir()
+    config = write_config(root / "config.json", PATCHES)
+    settings = load_settings(config)
+    assets = [
+        build_market_data_assets(settings),
+        *build_feature_assets(settings),
+        build_model_assets(settings),
+        build_backtest_assets(settings),
+    ]
+    turbomode = TurboModeHome(home=str(home), config_file=str(config))
+    resources = {
+        "turbomode": turbomode,
+        "master_db": MasterDBWriteAccess(turbomode=turbomode),
+        "source_chain": SourceChain([SampleSource(seed=7, planted_effect=1.0)]),
+        "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
+    }
+    instance = dg.DagsterInstance.ephemeral()  # shared, so the rerun finds the training run's model_version
+    first = dg.materialize(assets, resources=resources, partition_key=DAY, instance=instance)
+    assert first.success
+    after_first = dump_tables(turbomode_db_path(home))
+    with master_db_untouched(market_db_path(home)):
+        again = dg.materialize(
+            assets, resources=resources, partition_key=DAY, selection=["backtest_report"], instance=instance
+        )
+    return Night(home, first, after_first, again, dump_tables(turbomode_db_path(home)))
+
+
+def test_the_session_is_stored_for_the_ensemble_learners_and_benchmarks(night):
+    runs = night.db.read_backtest("backtest_runs", DAY)
+    assert set(runs["strategy"]) == {"ensemble", "hist", "linear", "benchmark:equal_weight", "benchmark:SPY"}
+    champion = night.db.champion()
+    assert champion is not None and set(runs["model_version"]) == {champion.model_version}
+    results = night.db.read_backtest("backtest_results", DAY)
+    assert set(results["basis"]) == {"gross", "net"}
+    assert {"total", "fold 1", "fold 2"} <= set(results["scope"])
+    assert (results["metric"] == "sharpe").any()
+    equity = night.db.read_backtest("backtest_equity", DAY)
+    assert equity.groupby("run_id").size().min() > 100
+    assert len(night.db.read_backtest("backtest_trades", DAY)) > 0
+
+
+def test_a_rerun_changes_no_table_and_never_opens_the_master_db_for_writing(night):
+    assert night.again.success
+    assert [e.asset_key for e in night.again.get_asset_materialization_events()] == [dg.AssetKey("backtest_report")]
+    assert all(night.after_first[t] for t in TABLES)
+    assert night.after_again == night.after_first
+
+
+def test_the_metadata_shows_the_metrics_the_picture_and_chance(night):
+    meta = night.metadata()
+    assert meta["benchmark"] == "benchmark:SPY"
+    for key in ("net_sharpe", "net_cagr", "net_max_drawdown", "chance_percentile", "benchmark_net_sharpe", "fees"):
+        assert isinstance(meta[key], float), key
+    assert meta["trades"] > 0
+    table = meta["metrics"]
+    strategies = [record.data["strategy"] for record in table.records]
+    assert strategies[:2] == ["ensemble", "ensemble"] and "benchmark:SPY" in strategies
+    picture = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", meta["equity_curve"])
+    assert picture is not None
+    assert base64.b64decode(picture.group(1)).startswith(b"\x89PNG\r\n\x1a\n")
+    assert meta["chance_net_sharpe"]["seeds"] == 5
