@@ -2,7 +2,8 @@
 
 SQLite at `$TURBOMODE_HOME/turbomode.db`, opened through `storage.sqlite` (WAL, busy timeout,
 versioned migrations). Later tables arrive as later migrations: the second holds the backtests
-(backtest_runs and, by run, backtest_results, backtest_equity, backtest_trades). Every write is one
+(backtest_runs and, by run, backtest_results, backtest_equity, backtest_trades), the third the drift
+log (`storage.drift_log`: baselines, drift_monitoring, retrain_flags). Every write is one
 transaction, and every writer is idempotent: re-registering a model updates its row in place,
 and a day's scan or a model's SHAP log replaces its partition instead of adding to it. JSON columns
 hold sorted-key JSON, with NaN written as null.
@@ -73,6 +74,21 @@ MIGRATIONS: Sequence[str] = (
         symbol TEXT NOT NULL, shares REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
         PRIMARY KEY (run_id, date, symbol))
     """,
+    """
+    CREATE TABLE drift_baselines (
+        model_version TEXT PRIMARY KEY REFERENCES model_registry (model_version), baseline TEXT NOT NULL);
+    CREATE TABLE drift_monitoring (
+        as_of_date TEXT NOT NULL, model_version TEXT NOT NULL, feature TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('feature', 'prediction')), rows INTEGER NOT NULL,
+        psi REAL, kl_divergence REAL, ks_statistic REAL, ks_pvalue REAL, threshold REAL NOT NULL,
+        kl_threshold REAL NOT NULL, ks_threshold REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'warn', 'alert')),
+        PRIMARY KEY (as_of_date, model_version, feature));
+    CREATE TABLE retrain_flags (
+        flag_id TEXT PRIMARY KEY, as_of_date TEXT NOT NULL, model_version TEXT NOT NULL, reason TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'resolved')), resolved_by TEXT, raised_at TEXT NOT NULL,
+        resolved_at TEXT, UNIQUE (as_of_date, model_version))
+    """,
 )
 BACKTEST_COLUMNS = {
     "backtest_runs": ("run_id", "session", "model_version", "strategy", "parameters", "period", "created_at"),
@@ -96,6 +112,8 @@ READ_ORDER = {
     "shap_logs": "model_version, model_name, class_label, rank",
     "predictions": "as_of_date, symbol",
     "signals": "as_of_date, symbol",
+    "drift_monitoring": "as_of_date, kind, feature",
+    "retrain_flags": "as_of_date, flag_id",
 }
 
 
@@ -171,14 +189,14 @@ class TurboModeDB:
         return connect_read_only(self.path)
 
     @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def writing(self) -> Iterator[sqlite3.Connection]:
         """One transaction on a fresh read-write connection, closed afterwards."""
         with closing(self.connect_read_write()) as con, transaction(con):
             yield con
 
     def upsert_model(self, record: ModelRecord) -> None:
         """Insert a model, or refresh its description; created_at, status and decision are kept."""
-        with self._writing() as con:
+        with self.writing() as con:
             con.execute(
                 "INSERT INTO model_registry (model_version, created_at, status, data_fingerprint, "
                 "feature_list, parameters, metrics, artifact_path, promotion_decision) "
@@ -221,7 +239,7 @@ class TurboModeDB:
 
     def record_decision(self, model_version: str, decision: Mapping[str, Any], promote: bool) -> None:
         """Store a promotion decision; when promoting, retire the old champion in the same transaction."""
-        with self._writing() as con:
+        with self.writing() as con:
             if promote:
                 con.execute(
                     "UPDATE model_registry SET status = ? WHERE status = ? AND model_version <> ?",
@@ -237,7 +255,7 @@ class TurboModeDB:
 
     def record_training_run(self, run: TrainingRun) -> None:
         """Insert or update a training run by run_id (start it as running, finish it later)."""
-        with self._writing() as con:
+        with self.writing() as con:
             con.execute(
                 "INSERT OR REPLACE INTO training_runs (run_id, model_version, started_at, finished_at, "
                 "status, sample_count, metrics, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -255,8 +273,11 @@ class TurboModeDB:
 
     def replace_shap(self, model_version: str, importance: pd.DataFrame) -> int:
         """Replace a model version's SHAP log with `importance` (model_name, class_label, feature, ...)."""
-        rows = [(model_version, *_plain(row)) for row in importance.loc[:, list(SHAP_COLUMNS)].itertuples(index=False)]
-        with self._writing() as con:
+        rows = [
+            (model_version, *sqlite_values(row))
+            for row in importance.loc[:, list(SHAP_COLUMNS)].itertuples(index=False)
+        ]
+        with self.writing() as con:
             con.execute("DELETE FROM shap_logs WHERE model_version = ?", (model_version,))
             con.executemany(
                 f"INSERT INTO shap_logs (model_version, {', '.join(SHAP_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
@@ -271,13 +292,14 @@ class TurboModeDB:
         symbol, target_date, signal, confidence, model_version, top_features (a list, stored as JSON).
         """
         prediction_rows = [
-            (as_of_date, *_plain(row)) for row in predictions.loc[:, list(PREDICTION_COLUMNS)].itertuples(index=False)
+            (as_of_date, *sqlite_values(row))
+            for row in predictions.loc[:, list(PREDICTION_COLUMNS)].itertuples(index=False)
         ]
         signal_rows = [
-            (as_of_date, *_plain(row[:-1]), None if row[-1] is None else to_json(row[-1]))
+            (as_of_date, *sqlite_values(row[:-1]), None if row[-1] is None else to_json(row[-1]))
             for row in signals.loc[:, list(SIGNAL_COLUMNS)].itertuples(index=False)
         ]
-        with self._writing() as con:
+        with self.writing() as con:
             con.execute("DELETE FROM predictions WHERE as_of_date = ?", (as_of_date,))
             con.execute("DELETE FROM signals WHERE as_of_date = ?", (as_of_date,))
             con.executemany(
@@ -305,7 +327,7 @@ class TurboModeDB:
         if (runs["session"] != session).any():
             raise ValueError(f"backtest_runs rows for a session other than {session}")
         written = {}
-        with self._writing() as con:
+        with self.writing() as con:
             created = dict(con.execute("SELECT run_id, created_at FROM backtest_runs WHERE session = ?", (session,)))
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             # The child tables go with their runs (ON DELETE CASCADE).
@@ -317,7 +339,7 @@ class TurboModeDB:
                         parameters=frame["parameters"].map(to_json),
                         created_at=[created.get(run_id, now) for run_id in frame["run_id"]],
                     )
-                rows = [_plain(row) for row in frame.loc[:, list(columns)].itertuples(index=False)]
+                rows = [sqlite_values(row) for row in frame.loc[:, list(columns)].itertuples(index=False)]
                 con.executemany(
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
                 )
@@ -367,7 +389,7 @@ def _model_record(row: tuple[Any, ...]) -> ModelRecord:
     )
 
 
-def _plain(values: Sequence[Any]) -> tuple[Any, ...]:
+def sqlite_values(values: Sequence[Any]) -> tuple[Any, ...]:
     """numpy scalars and timestamps as Python values SQLite stores (floats, ints, ISO dates)."""
     out = []
     for value in values:
