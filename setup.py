@@ -31,7 +31,7 @@ setup(
         "ibkr": ["ib_insync>=0.9.86"],
         "ib_async": ["ib_async>=1.0"],
         "gpu": ["cudf-cu12>=24.10"],
-        "test": ["pytest>=8", "ta-lib>=0.5", "ruff>=0.6", "ib_insync>=0.9.86"],
+        "test": ["pytest>=8", "ta-lib>=0.5", "ruff>=0.6", "ib_insync>=0.9.86", "hypothesis==6.170.17"],
     },
     entry_points={"console_scripts": ["turbomode=turbomode_dagster.cli:main"]},
 )

@@ -472,9 +472,9 @@ def decode_document(data: bytes, source: str) -> object:
         raise ConfigError(source, [f"invalid value: {exc}"]) from None
     except RecursionError:
         raise ConfigError(source, [f"the document nests too deeply (at most {MAX_DEPTH} levels)"]) from None
-    too_deep = _too_deep(raw)
-    if too_deep is not None:
-        raise ConfigError(source, [f"{_location(too_deep)}: nests deeper than {MAX_DEPTH} levels"])
+    problems = _document_problems(raw)
+    if problems:
+        raise ConfigError(source, problems)
     return raw
 
 
@@ -510,18 +510,35 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return dict(pairs)
 
 
-def _too_deep(raw: object) -> tuple[str | int, ...] | None:
-    """The path of the first container nested deeper than MAX_DEPTH, or None."""
+def _document_problems(raw: object) -> list[str]:
+    """Containers nested deeper than MAX_DEPTH and text that is not encodable (lone surrogates), by path."""
+    problems = []
     stack: list[tuple[object, tuple[str | int, ...]]] = [(raw, ())]
     while stack:
         node, path = stack.pop()
         if len(path) > MAX_DEPTH:
-            return path[: MAX_DEPTH + 1]
-        if isinstance(node, dict):
-            stack.extend((value, (*path, key)) for key, value in node.items())
+            too_deep = f"{_location(path[:MAX_DEPTH])}: nests deeper than {MAX_DEPTH} levels"
+            if too_deep not in problems:
+                problems.append(too_deep)
+            continue
+        if isinstance(node, str) and not _encodable(node):
+            problems.append(f"{_location(path)}: text holds an unpaired surrogate, which is not valid Unicode")
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if not _encodable(key):
+                    problems.append(f"{_location((*path, key))}: a key holds an unpaired surrogate, not valid Unicode")
+                stack.append((value, (*path, key)))
         elif isinstance(node, list):
             stack.extend((value, (*path, index)) for index, value in enumerate(node))
-    return None
+    return sorted(problems)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def config_path() -> Path:
