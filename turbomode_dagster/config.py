@@ -40,7 +40,7 @@ SOURCE_NAMES = ("ibkr", "yahoo", "csv", "sample")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_FILE_BYTES = 4 * 1024 * 1024  # the shipped file is 9 KB; 3,000 symbols add about 30 KB
 MAX_DEPTH = 16  # the shipped file nests 5 levels (models.learners[i].params.<key>)
-MAX_INT_DIGITS = 20  # every integer field is below 2**64
+MAX_INT_DIGITS = 100  # far beyond every bound (the largest is 2**32), far below int()'s 4,300-digit limit
 
 
 class TaskId(IntEnum):

@@ -200,14 +200,17 @@ def test_nightly_refuses_a_date_before_the_history(config_file: Path, capsys: py
     assert "2026-10-30 is before history.start_date 2026-11-02" in capsys.readouterr().err
 
 
-def test_odd_shapes_are_problems_not_crashes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_odd_shapes_are_problems_not_crashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     raw = shipped_config()
     raw["scheduled_tasks"][0]["task_id"] = [1]
+    raw["scheduled_tasks"][1]["task_id"] = [1]
     assert "scheduled_tasks[0].task_id: Input should be a valid integer" in problems_of(raw)
     monkeypatch.setenv("TURBOMODE_SOURCES", "sample")
     raw = shipped_config()
     raw["sources"] = ["sample"]
-    assert problems_of(raw)[0].startswith("sources:")
+    file = tmp_path / "sources_list.json"
+    file.write_text(json.dumps(raw))
+    assert file_problems(file)[0].startswith("sources:")
 
 
 def _numeric_fields(model: type[BaseModel], prefix: str = "") -> typing.Iterator[tuple[str, object]]:
