@@ -95,7 +95,7 @@ class Strict(BaseModel):
 
 def _iso_date(value: object) -> dt.date:
     """A date written as YYYY-MM-DD, nothing else (no timestamps, week dates or compact forms)."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         raise ValueError(f"expected a date as 'YYYY-MM-DD', got {value!r}"[:120])
     try:
         return dt.date.fromisoformat(value)
@@ -364,7 +364,7 @@ class Scanner(Strict):
 class Settings(Strict):
     """The whole validated configuration."""
 
-    version: str = Field(pattern=r"^\d{1,4}(\.\d{1,4}){0,3}$")
+    version: str = Field(pattern=r"^[0-9]{1,4}(\.[0-9]{1,4}){0,3}$")
     global_settings: GlobalSettings
     scheduled_tasks: tuple[ScheduledTask, ...] = Field(max_length=len(TaskId), strict=False)
     universe: Universe

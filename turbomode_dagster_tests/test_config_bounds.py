@@ -131,6 +131,7 @@ def test_a_path_that_cannot_be_opened_is_a_problem(tmp_path: Path) -> None:
         ("history.start_date", "20160104"),
         ("history.start_date", "2016-W01-1"),
         ("history.start_date", "2016-01-04T00:00"),
+        ("history.start_date", "\u0662\u0660\u0661\u0666-\u0660\u0661-\u0660\u0664"),  # Arabic-Indic digits
         ("models.learners.0.max_rows", False),
     ],
 )
