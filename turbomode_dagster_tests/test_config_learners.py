@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,8 @@ def test_a_kind_that_is_not_a_usable_classifier_is_rejected(kind: str, message: 
         (0, {"tree_method": "fast"}, "Invalid Input: 'fast'"),
         (0, {"max_depth": -1}, "max_depth should be greater equal to 0"),
         (0, {"max_dept": 4}, 'unknown parameter(s) { "max_dept" }'),
+        (0, {"n_estimators": -5}, "n_estimators must be a positive integer"),  # XGBoost would train no tree
+        (0, {"n_jobs": "x"}, "XGBClassifier rejects these params: Invalid type for: `nthread`"),
     ],
 )
 def test_params_are_checked_by_constructing_the_learner(index: int, params: dict, message: str) -> None:
@@ -106,6 +109,15 @@ def test_params_are_checked_by_constructing_the_learner(index: int, params: dict
     (problem,) = caught.value.problems
     assert problem.startswith(f"models.learners[{index}].params: ")
     assert message in problem
+    assert "Stack trace" not in problem and "/xgboost/" not in problem
+
+
+def test_huge_tree_counts_are_checked_without_training_them() -> None:
+    raw = shipped_config()
+    raw["models"]["learners"][0]["params"].update(n_estimators=10**9, num_parallel_tree=10**9)
+    started = time.monotonic()
+    parse_settings(raw)
+    assert time.monotonic() - started < 5
 
 
 def test_an_allowed_classifier_with_valid_params_is_accepted() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ XGBOOST = "xgboost"
 DEFAULT_THREADS = 2
 # The top-level packages a dotted `kind` may come from: nothing else is ever imported for a config.
 KIND_PACKAGES = ("xgboost", "sklearn", "lightgbm", "catboost")
+SIZE_PARAMS = ("n_estimators", "num_parallel_tree", "n_jobs")  # XGBoost's cost knobs, cut to 1 for the check
 
 
 @dataclass(frozen=True)
@@ -195,17 +197,31 @@ def _learner_problem(kind: str, params_json: str) -> str | None:
         elif hasattr(estimator, "_validate_params"):
             estimator._validate_params()  # scikit-learn's own check of every constructor parameter
     except Exception as exc:  # whatever the library raises for a bad parameter
-        return f"{cls.__name__} rejects these params: {' '.join(str(exc).split())[:300]}"
+        return f"{cls.__name__} rejects these params: {_library_message(exc)}"
     return None
 
 
+def _library_message(exc: Exception) -> str:
+    """A library's error on one line, without XGBoost's timestamp, source location and stack trace."""
+    text = " ".join(str(exc).split()).split(" Stack trace:")[0]
+    return re.sub(r"^\[[0-9:]+\] \S+: ", "", text)[:300]
+
+
 def _fit_one_tree(model: xgb.XGBModel) -> None:
-    """XGBoost checks names and values only when it trains: fit one tree on a tiny 3-class sample."""
+    """XGBoost checks names and values only when it trains: fit one tree on a tiny 3-class sample.
+
+    Tree and thread counts that are valid are cut to one (a huge count must not make validation slow);
+    invalid ones are kept so that XGBoost reports them.
+    """
+    given = model.get_params()
+    if given.get("n_estimators") is not None and not (type(given["n_estimators"]) is int and given["n_estimators"] > 0):
+        raise ValueError(f"n_estimators must be a positive integer, got {given['n_estimators']!r}")
+    one = {name: 1 for name in SIZE_PARAMS if type(given.get(name)) is int and given[name] > 0}
     rng = np.random.default_rng(0)
     features, labels = rng.normal(size=(30, 3)), np.arange(30) % N_CLASSES
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.set_params(n_estimators=1, n_jobs=1).fit(features, labels)
+        model.set_params(**one).fit(features, labels)
     unused = [str(w.message) for w in caught if "are not used" in str(w.message)]
     if unused:
         names = unused[0][unused[0].index("{") : unused[0].index("}") + 1]
