@@ -398,9 +398,15 @@ def task_id_problems(ids: list[object]) -> list[str]:
 
 
 def _location(loc: tuple[str | int, ...]) -> str:
-    """A field path as written in the docs: `models.learners[3].kind`."""
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).removeprefix(".")
+    """A field path as written in the docs, `models.learners[3].kind`; an odd key is quoted: `scanner[" x"]`."""
+    path = "".join(_step(p) for p in loc).removeprefix(".")
     return path or "(top level)"
+
+
+def _step(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    return f".{part}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part) else f"[{json.dumps(part)}]"
 
 
 def parse_settings(raw: object, source: str = "config") -> Settings:

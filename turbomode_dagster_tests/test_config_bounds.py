@@ -104,9 +104,16 @@ def test_an_unpaired_surrogate_or_newline_in_a_key_prints_on_one_line(
     file.write_text(json.dumps(raw))  # ensure_ascii writes the surrogates as \\ud800 escapes
     problems = validate_output(file, capsys)
     assert problems == [
-        "scanner.top\\nfeatures\\ud800: a key holds an unpaired surrogate, not valid Unicode",
+        'scanner["top\\nfeatures\\ud800"]: a key holds an unpaired surrogate, not valid Unicode',
         "scheduled_tasks[0].name: text holds an unpaired surrogate, which is not valid Unicode",
     ]
+
+
+def test_a_key_that_is_no_identifier_is_quoted_in_its_path() -> None:
+    raw = shipped_config()
+    raw["labels"][" horizon"] = 5
+    raw["labels"]["a.b"] = 1
+    assert problems_of(raw) == ['labels[" horizon"]: unknown key', 'labels["a.b"]: unknown key']
 
 
 def test_a_path_that_cannot_be_opened_is_a_problem(tmp_path: Path) -> None:

@@ -23,12 +23,14 @@ Path_ = tuple[str | int, ...]
 FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 FLOAT_FIELDS = {"timeout_seconds", "planted_effect", "sell_threshold", "buy_threshold", "min_probability"}
 FILE_LEVEL = re.compile(r"^(line \d+ column \d+: |invalid value: |the document nests too deeply)")
-FIELD_LEVEL = re.compile(r"^(\(top level\)|[A-Za-z_]\w*(\[\d+\]|\.\w+)*): ")
+QUOTED_KEY = r'\["(?:[^"\\]|\\.)*"\]'
+FIELD_LEVEL = re.compile(rf"^(\(top level\)|([A-Za-z_]\w*|{QUOTED_KEY})(\[\d+\]|\.\w+|{QUOTED_KEY})*): ")
 NON_FINITE = ["nan", "inf", "-inf"]
 # Lone continuation bytes, overlong and truncated sequences, bytes UTF-8 never uses, an encoded surrogate.
 NOT_UTF8 = [b"\x80", b"\xbf", b"\xc0", b"\xc1\x81", b"\xe2\x82", b"\xf0\x9f\x98", b"\xf5", b"\xff", b"\xed\xa0\x80"]
 SHIPPED = shipped_config()
-WORKDIR = Path(tempfile.mkdtemp(prefix="config_fuzz_"))
+_SCRATCH = tempfile.TemporaryDirectory(prefix="config_fuzz_")  # removed when the test process exits
+WORKDIR = Path(_SCRATCH.name)
 
 
 def nodes(node: object, path: Path_ = ()) -> Iterator[tuple[Path_, object]]:
@@ -111,8 +113,8 @@ ANY_JSON = COERCIBLE | st.recursive(
 def test_a_value_of_the_wrong_type_is_rejected_at_its_path(leaf: tuple[Path_, object], value: object) -> None:
     path, old = leaf
     allowed = {json_kind(old)} | ({"int", "float"} if path[-1] in FLOAT_FIELDS else set())
-    if old is None:
-        allowed.add("int")  # max_rows: null or a row count
+    if path[-1] == "max_rows":
+        allowed |= {"int", "null"}  # null or a row count
     if json_kind(value) in allowed:
         value = [value]  # keep the type wrong: a list fits no scalar field
     assert_rejected(encoded(replaced(path, value)), path)
@@ -190,3 +192,30 @@ def test_absurd_nesting_is_rejected(path: Path_, depth: int, as_objects: bool) -
 def test_a_truncated_file_is_rejected_with_its_line(cut: int) -> None:
     (problem,) = assert_rejected(encoded(SHIPPED)[:cut], None)
     assert problem.startswith("line ") and "invalid JSON" in problem
+
+
+def assert_accepted_or_rejected(data: bytes) -> None:
+    """Some edits leave a valid config: then exit 0; otherwise the same checks as `assert_rejected`."""
+    file = WORKDIR / "edited.json"
+    file.write_bytes(data)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["config", "validate", str(file)])
+    if code != 0:
+        assert_rejected(data, None)
+
+
+@FUZZ
+@given(st.sampled_from(sorted(IN_PARAMS, key=str)), ANY_JSON)
+def test_any_learner_param_value_is_accepted_or_rejected_never_raised(path: Path_, value: object) -> None:
+    assert_accepted_or_rejected(encoded(replaced(path, value)))
+
+
+@FUZZ
+@given(st.data())
+def test_any_byte_edit_is_accepted_or_rejected_never_raised(data: st.DataObject) -> None:
+    text = bytearray(encoded(SHIPPED))
+    for _ in range(data.draw(st.integers(1, 4))):
+        offset = data.draw(st.integers(0, len(text) - 1))
+        text[offset : offset + data.draw(st.integers(0, 3))] = data.draw(st.binary(min_size=0, max_size=3))
+    assert_accepted_or_rejected(bytes(text))

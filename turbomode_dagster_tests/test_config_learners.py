@@ -92,13 +92,18 @@ def test_a_kind_that_is_not_a_usable_classifier_is_rejected(kind: str, message: 
 @pytest.mark.parametrize(
     ("index", "params", "message"),
     [
-        (EXTRA_TREES, {"n_estimators": -3}, "The 'n_estimators' parameter of ExtraTreesClassifier must be"),
+        (EXTRA_TREES, {"min_samples_leaf": -3}, "The 'min_samples_leaf' parameter of ExtraTreesClassifier must be"),
         (EXTRA_TREES, {"bogus": 1}, "unexpected keyword argument 'bogus'"),
         (0, {"tree_method": "fast"}, "Invalid Input: 'fast'"),
-        (0, {"max_depth": -1}, "max_depth should be greater equal to 0"),
+        (0, {"subsample": 2.0}, "value 2 for Parameter subsample exceed bound [0,1]"),
         (0, {"max_dept": 4}, 'unknown parameter(s) { "max_dept" }'),
-        (0, {"n_estimators": -5}, "n_estimators must be a positive integer"),  # XGBoost would train no tree
-        (0, {"n_jobs": "x"}, "XGBClassifier rejects these params: Invalid type for: `nthread`"),
+        (0, {"n_estimators": -5}, "n_estimators must be an integer in 1..10000, got -5"),  # XGBoost: no tree
+        (0, {"n_estimators": 10**9}, "n_estimators must be an integer in 1..10000"),  # validates, never trains
+        (1, {"max_bin": 1451865600}, "max_bin must be an integer in 2..4096"),  # 22 GB to check
+        (1, {"max_bin": 1e9}, "max_bin must be an integer in 2..4096"),
+        (EXTRA_TREES, {"n_estimators": 10**9}, "n_estimators must be an integer in 1..10000"),
+        (0, {"colsample_bytree": "x"}, "Invalid Parameter format for colsample_bytree expect float but value='x'"),
+        (0, {"max_depth": -1}, "max_depth must be an integer in 0..64, got -1"),
     ],
 )
 def test_params_are_checked_by_constructing_the_learner(index: int, params: dict, message: str) -> None:
@@ -114,7 +119,7 @@ def test_params_are_checked_by_constructing_the_learner(index: int, params: dict
 
 def test_huge_tree_counts_are_checked_without_training_them() -> None:
     raw = shipped_config()
-    raw["models"]["learners"][0]["params"].update(n_estimators=10**9, num_parallel_tree=10**9)
+    raw["models"]["learners"][0]["params"].update(n_estimators=10_000, num_parallel_tree=1_000)
     started = time.monotonic()
     parse_settings(raw)
     assert time.monotonic() - started < 5
