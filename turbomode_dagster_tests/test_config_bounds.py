@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from turbomode_dagster import calendar
 from turbomode_dagster.cli import main
-from turbomode_dagster.config import MAX_DEPTH, ConfigError, Settings, load_settings, parse_settings
+from turbomode_dagster.config import MAX_DEPTH, MAX_FILE_BYTES, ConfigError, Settings, load_settings, parse_settings
 from turbomode_dagster.partitions import trading_days
 from turbomode_dagster_tests.conftest import patch_config, shipped_config
 
@@ -114,6 +114,12 @@ def test_a_key_that_is_no_identifier_is_quoted_in_its_path() -> None:
     raw["labels"][" horizon"] = 5
     raw["labels"]["a.b"] = 1
     assert problems_of(raw) == ['labels[" horizon"]: unknown key', 'labels["a.b"]: unknown key']
+
+
+def test_an_oversized_file_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    file = tmp_path / "huge.json"
+    file.write_bytes(b"[" + b"0," * (MAX_FILE_BYTES // 2) + b"0]")
+    assert file_problems(file) == [f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB"]
 
 
 def test_a_path_that_cannot_be_opened_is_a_problem(tmp_path: Path) -> None:
