@@ -95,6 +95,8 @@ class Strict(BaseModel):
 
 def _iso_date(value: object) -> dt.date:
     """A date written as YYYY-MM-DD, nothing else (no timestamps, week dates or compact forms)."""
+    if type(value) is dt.date:  # from Python callers; JSON has no dates
+        return value
     if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
         raise ValueError(f"expected a date as 'YYYY-MM-DD', got {value!r}"[:120])
     try:
