@@ -46,6 +46,7 @@ setup(
             "vectorbt==1.0.0",
             "plotly==5.24.1",
             "empyrical-reloaded==0.7.1",
+            "hypothesis==6.170.17",
         ],
     },
     entry_points={"console_scripts": ["turbomode=turbomode_dagster.cli:main"]},

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name or key the terminal cannot encode is escaped, not fatal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     path = Path(args.path) if args.path else config_path()
     try:
         cfg = load_settings(path)
@@ -102,7 +105,7 @@ def _nightly(args: argparse.Namespace) -> int:
     if args.sources:
         os.environ["TURBOMODE_SOURCES"] = args.sources
     cfg = load_settings()
-    day = _night(args.date)
+    day = _night(args.date, cfg.history.start_date)
     if day is None:
         return 2
     from turbomode_dagster.definitions import build_definitions
@@ -133,14 +136,17 @@ def _nightly(args: argparse.Namespace) -> int:
     return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
 
 
-def _night(requested: str | None) -> str | None:
-    """The session to run: the requested one, or the latest whose close has passed."""
+def _night(requested: str | None, history_start: dt.date) -> str | None:
+    """The session to run: the requested one, or the latest whose close has passed; never before the history."""
     if requested is None:
         return calendar.latest_completed_session(dt.datetime.now(dt.timezone.utc))
     try:
         day = calendar.as_date(requested)
     except ValueError as exc:
         print(f"--date: {exc}", file=sys.stderr)
+        return None
+    if day < history_start:
+        print(f"--date: {day} is before history.start_date {history_start}, the first partition", file=sys.stderr)
         return None
     if not calendar.is_session(day):
         print(

@@ -2,27 +2,45 @@
 
 The seed's schema (`version`, `global_settings`, `scheduled_tasks`) is kept as is; the platform's own
 sections (`universe`, `history`, `sources`, `compute`, `labels`, `models`, `scanner`) sit beside it. Every problem is
-reported with the dotted path of its field, all at once, before any Dagster object is built.
+reported with the path of its field (`models.learners[3].kind`), all at once, before any Dagster object
+is built. Types are strict (no bool for an int, no number for a string, dates only as YYYY-MM-DD), every
+number is finite and bounded by what it can mean, and a file that is not UTF-8 JSON of sane depth gets a
+file-level problem with its line and column where known. A new section is a `Strict` subclass plus one
+field on `Settings`; it inherits all of this.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
+from collections import Counter
 from enum import IntEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SHIPPED_CONFIG = PACKAGE_DIR / "scheduler_config.json"
 SOURCE_NAMES = ("ibkr", "yahoo", "csv", "sample")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_FILE_BYTES = 4 * 1024 * 1024  # the shipped file is 9 KB; 3,000 symbols add about 30 KB
+MAX_DEPTH = 16  # the shipped file nests 5 levels (models.learners[i].params.<key>)
+MAX_INT_DIGITS = 100  # far beyond every bound (the largest is 2**32), far below int()'s 4,300-digit limit
 
 
 class TaskId(IntEnum):
@@ -56,14 +74,42 @@ class ConfigError(ValueError):
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = [_one_line(p) for p in problems]
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+def _one_line(text: str) -> str:
+    """`text` with newlines, control characters and lone surrogates escaped, so each problem prints as one line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 class Strict(BaseModel):
-    """Base for config sections: unknown keys are errors, values are immutable."""
+    """Base for config sections: unknown keys are errors, values immutable, types strict, floats finite.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict means JSON `true` is no integer and `1` no boolean, `"5"` no number; lists are still read as
+    tuples (JSON has no tuples), which `strict=False` on such a field allows.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _iso_date(value: object) -> dt.date:
+    """A date written as YYYY-MM-DD, nothing else (no timestamps, week dates or compact forms)."""
+    if type(value) is dt.date:  # from Python callers; JSON has no dates
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError(f"expected a date as 'YYYY-MM-DD', got {value!r}"[:120])
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a date: {exc}") from None
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # what numpy and scikit-learn accept as a seed
+TimeoutSeconds = Annotated[float, Field(gt=0, le=600)]
+Concurrency = Annotated[int, Field(ge=1, le=16)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 def parse_day_of_week(spec: str) -> tuple[int, ...]:
@@ -98,7 +144,7 @@ class Schedule(Strict):
     type: Literal["cron"] = "cron"
     hour: int = Field(ge=0, le=23)
     minute: int = Field(ge=0, le=59)
-    day_of_week: str = "mon-sun"
+    day_of_week: str = Field(default="mon-sun", max_length=64)
 
     @field_validator("day_of_week")
     @classmethod
@@ -118,15 +164,15 @@ class JobDefaults(Strict):
     """The seed's APScheduler job defaults, mapped onto Dagster run queueing and schedule skips."""
 
     coalesce: bool = True
-    max_instances: int = Field(default=1, ge=1)
-    misfire_grace_time: int = Field(default=300, ge=0)
+    max_instances: Concurrency = 1
+    misfire_grace_time: int = Field(default=300, ge=0, le=86_400)  # seconds; a day late is a missed run
 
 
 class GlobalSettings(Strict):
     """Timezone of every schedule, run-queue limit and job defaults."""
 
-    timezone: str = "America/New_York"
-    max_concurrent_jobs: int = Field(default=1, ge=1)
+    timezone: str = Field(default="America/New_York", max_length=64)
+    max_concurrent_jobs: Concurrency = 1
     job_defaults: JobDefaults = JobDefaults()
 
     @field_validator("timezone")
@@ -134,7 +180,7 @@ class GlobalSettings(Strict):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown timezone {value!r} (use an IANA name such as America/New_York)") from exc
         return value
 
@@ -143,14 +189,14 @@ class ScheduledTask(Strict):
     """One of the seed's six tasks."""
 
     task_id: int = Field(ge=1, le=6)
-    name: str
-    function_name: str
-    endpoint: str
+    name: Text
+    function_name: Text
+    endpoint: str = Field(pattern=r"^/\S*$", max_length=200)
     enabled: bool = True
     schedule: Schedule
-    timeout_minutes: int = Field(gt=0)
+    timeout_minutes: int = Field(gt=0, le=24 * 60)
     retry_on_failure: bool = False
-    max_retries: int = Field(default=0, ge=0)
+    max_retries: int = Field(default=0, ge=0, le=10)
 
     @model_validator(mode="after")
     def _function_matches_id(self) -> ScheduledTask:
@@ -163,7 +209,7 @@ class ScheduledTask(Strict):
 class Universe(Strict):
     """The symbols every task covers."""
 
-    symbols: tuple[str, ...] = Field(min_length=1)
+    symbols: tuple[str, ...] = Field(min_length=1, max_length=10_000, strict=False)
 
     @field_validator("symbols")
     @classmethod
@@ -171,50 +217,63 @@ class Universe(Strict):
         bad = [s for s in value if not re.fullmatch(r"[A-Z0-9][A-Z0-9.\-]{0,14}", s)]
         if bad:
             raise ValueError(f"symbols must be upper-case tickers, got {bad[:5]}")
-        duplicates = sorted({s for s in value if value.count(s) > 1})
+        duplicates = sorted(s for s, n in Counter(value).items() if n > 1)
         if duplicates:
-            raise ValueError(f"duplicate symbols {duplicates}")
+            raise ValueError(f"duplicate symbols {duplicates[:5]}")
         return value
 
 
 class History(Strict):
-    """How far back a first load goes."""
+    """How far back a first load goes: within the NYSE calendar, no later than the latest completed session."""
 
-    start_date: dt.date
+    start_date: IsoDate
+
+    @field_validator("start_date")
+    @classmethod
+    def _within_calendar(cls, value: dt.date) -> dt.date:
+        from turbomode_dagster import calendar
+
+        first = calendar.nyse().first_session.date()
+        if value < first:
+            raise ValueError(f"{value} is before {first}, the first session of the {calendar.EXCHANGE} calendar")
+        latest = dt.date.fromisoformat(calendar.latest_completed_session(dt.datetime.now(dt.timezone.utc)))
+        if value > latest:
+            raise ValueError(f"{value} is in the future: the latest completed NYSE session is {latest}")
+        return value
 
 
 class IbkrSettings(Strict):
     """IB Gateway connection (paper gateway defaults to port 4002)."""
 
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", pattern=r"^[A-Za-z0-9.:\-\[\]]+$", max_length=253)
     port: int = Field(default=4002, ge=1, le=65535)
-    client_id: int = Field(default=17, ge=0)
-    timeout_seconds: float = Field(default=10, gt=0)
+    client_id: int = Field(default=17, ge=0, le=2**31 - 1)  # TWS API client ids are 32-bit
+    timeout_seconds: TimeoutSeconds = 10
 
 
 class YahooSettings(Strict):
     """yfinance request settings."""
 
-    timeout_seconds: float = Field(default=10, gt=0)
+    timeout_seconds: TimeoutSeconds = 10
 
 
 class CsvSettings(Strict):
     """A folder of <SYMBOL>.csv files; relative paths are under TURBOMODE_HOME."""
 
-    path: str = "csv"
+    path: str = Field(default="csv", min_length=1, max_length=4096, pattern=r"^[^\x00]+$")
 
 
 class SampleSettings(Strict):
     """The built-in synthetic market: its seed and the strength of its planted predictive effect."""
 
-    seed: int = 7
-    planted_effect: float = Field(default=0.0, ge=0)
+    seed: Seed = 7
+    planted_effect: float = Field(default=0.0, ge=0, le=5)  # in standard deviations of the daily return
 
 
 class Sources(Strict):
     """Fallback order and per-source settings."""
 
-    order: tuple[str, ...] = ("ibkr", "yahoo")
+    order: tuple[str, ...] = Field(default=("ibkr", "yahoo"), max_length=len(SOURCE_NAMES) * 2, strict=False)
     ibkr: IbkrSettings = IbkrSettings()
     yahoo: YahooSettings = YahooSettings()
     csv: CsvSettings = CsvSettings()
@@ -243,26 +302,47 @@ class Labels(Strict):
     """SELL / HOLD / BUY from the forward return over `horizon` sessions."""
 
     horizon: int = Field(default=5, ge=1, le=60)
-    sell_threshold: float = Field(default=-0.05, lt=0)
-    buy_threshold: float = Field(default=0.05, gt=0)
+    sell_threshold: float = Field(default=-0.05, gt=-1, lt=0)  # a return below -100% cannot happen
+    buy_threshold: float = Field(default=0.05, gt=0, le=1)
 
 
 class Learner(Strict):
-    """One base learner: `kind` is "xgboost" or a dotted path to a scikit-learn-API classifier."""
+    """One base learner: `kind` is "xgboost" or a dotted path to a classifier of an allow-listed package.
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    kind: str = Field(pattern=r"^(xgboost|[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+)$")
-    params: dict[str, object] = Field(default_factory=dict)
-    max_rows: int | None = Field(default=None, gt=0)
+    The kind is resolved and constructed with its params here, at validate time (models.learners).
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    kind: str = Field(pattern=r"^(xgboost|[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+)$", max_length=200)
+    params: dict[str, object] = Field(default_factory=dict, max_length=100)
+    max_rows: int | None = Field(default=None, gt=0, le=100_000_000)
+
+    @field_validator("kind")
+    @classmethod
+    def _allowed_classifier(cls, kind: str) -> str:
+        from turbomode_dagster.models.learners import learner_class
+
+        learner_class(kind)
+        return kind
+
+    @field_validator("params")
+    @classmethod
+    def _constructs(cls, params: dict[str, object], info: ValidationInfo) -> dict[str, object]:
+        kind = info.data.get("kind")
+        if kind is not None:  # a bad kind is reported on its own field
+            from turbomode_dagster.models.learners import check_learner
+
+            check_learner(kind, params)
+        return params
 
 
 class Models(Strict):
     """The base learners (empty: the built-in eight), walk-forward folds, seed and SHAP sample size."""
 
-    learners: tuple[Learner, ...] = ()
+    learners: tuple[Learner, ...] = Field(default=(), max_length=32, strict=False)
     n_folds: int = Field(default=4, ge=2, le=12)
-    seed: int = 0
-    shap_rows: int = Field(default=2000, ge=100)
+    seed: Seed = 0
+    shap_rows: int = Field(default=2000, ge=100, le=1_000_000)
 
     @field_validator("learners")
     @classmethod
@@ -279,7 +359,7 @@ class Models(Strict):
 class Scanner(Strict):
     """A BUY (SELL) needs p_buy (p_sell) >= min_probability and above the other; top_features explain it."""
 
-    min_probability: float = Field(default=0.25, gt=0, lt=1)
+    min_probability: float = Field(default=0.25, gt=0, le=1)
     top_features: int = Field(default=5, ge=1, le=20)
 
 
@@ -298,7 +378,7 @@ class Backtest(Strict):
     max_positions: int = Field(default=10, ge=1, le=1000)
     fees_bps: float = Field(default=5.0, ge=0, le=500)
     slippage_bps: float = Field(default=5.0, ge=0, le=500)
-    initial_cash: float = Field(default=1_000_000.0, gt=0)
+    initial_cash: float = Field(default=1_000_000.0, gt=0, le=1e12)
     benchmark_symbol: str = Field(default="SPY", pattern=r"^[A-Z0-9][A-Z0-9.\-]{0,14}$")
     chance_seeds: int = Field(default=20, ge=2, le=500)
     base_learners: bool = True
@@ -317,9 +397,9 @@ class Backtest(Strict):
 class Settings(Strict):
     """The whole validated configuration."""
 
-    version: str
+    version: str = Field(pattern=r"^[0-9]{1,4}(\.[0-9]{1,4}){0,3}$")
     global_settings: GlobalSettings
-    scheduled_tasks: tuple[ScheduledTask, ...]
+    scheduled_tasks: tuple[ScheduledTask, ...] = Field(max_length=len(TaskId), strict=False)
     universe: Universe
     history: History
     sources: Sources = Sources()
@@ -343,15 +423,24 @@ class Settings(Strict):
 
 
 def task_id_problems(ids: list[object]) -> list[str]:
-    """Duplicate and missing task ids among the configured tasks."""
-    duplicates = sorted({i for i in ids if ids.count(i) > 1}, key=str)
+    """Duplicate and missing task ids among the configured tasks (ids that are not integers are skipped)."""
+    ids = [i for i in ids if type(i) is int]
+    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     problems = [f"duplicate task_id {i}" for i in duplicates]
     problems += [f"task {t.value} ({t.function_name}) is missing" for t in TaskId if t.value not in ids]
     return problems
 
 
-def _location(error: dict) -> str:
-    return ".".join(str(p) for p in error["loc"]) or "(top level)"
+def _location(loc: tuple[str | int, ...]) -> str:
+    """A field path as written in the docs, `models.learners[3].kind`; an odd key is quoted: `scanner[" x"]`."""
+    path = "".join(_step(p) for p in loc).removeprefix(".")
+    return path or "(top level)"
+
+
+def _step(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    return f".{part}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part) else f"[{json.dumps(part)}]"
 
 
 def parse_settings(raw: object, source: str = "config") -> Settings:
@@ -364,7 +453,7 @@ def parse_settings(raw: object, source: str = "config") -> Settings:
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown key"
-            problems.append(f"{_location(error)}: {message}")
+            problems.append(f"{_location(error['loc'])}: {message}")
         problems += [f"scheduled_tasks: {p}" for p in _raw_task_id_problems(raw) if not any(p in q for q in problems)]
         raise ConfigError(source, problems) from None
 
@@ -381,17 +470,115 @@ def load_settings(path: str | Path | None = None) -> Settings:
     """Read and validate a config file (default: TURBOMODE_CONFIG or the shipped one) plus env overrides."""
     file = Path(path) if path else config_path()
     try:
-        text = file.read_text()
-    except OSError as exc:
-        raise ConfigError(str(file), [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(str(file), [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]) from None
+        with file.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(file), [f"cannot read the file: {getattr(exc, 'strerror', None) or exc}"]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(str(file), [f"the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB"])
+    raw = decode_document(data, str(file))
     override = os.environ.get("TURBOMODE_SOURCES")
     if override and isinstance(raw, dict):
-        raw.setdefault("sources", {})["order"] = [s.strip() for s in override.split(",") if s.strip()]
+        sources = raw.setdefault("sources", {})
+        if isinstance(sources, dict):
+            sources["order"] = [s.strip() for s in override.split(",") if s.strip()]
     return parse_settings(raw, str(file))
+
+
+class _DocumentProblem(ValueError):
+    """Raised from inside the JSON decoder's hooks: a value JSON allows but a config cannot hold."""
+
+
+def decode_document(data: bytes, source: str) -> object:
+    """Strict UTF-8 JSON -> Python: no NaN/Infinity, no duplicate keys, bounded numbers and nesting."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _line_column(data, exc.start)
+        raise ConfigError(
+            source, [f"line {line} column {column}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"]
+        ) from None
+    try:
+        raw = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError as exc:
+        raise ConfigError(source, [f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"]) from None
+    except _DocumentProblem as exc:
+        raise ConfigError(source, [f"invalid value: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(source, [f"the document nests too deeply (at most {MAX_DEPTH} levels)"]) from None
+    problems = _document_problems(raw)
+    if problems:
+        raise ConfigError(source, problems)
+    return raw
+
+
+def _line_column(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and character column of byte `offset`."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
+
+
+def _reject_constant(name: str) -> float:
+    raise _DocumentProblem(f"{name} is not a number a config may hold (only finite numbers are allowed)")
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise _DocumentProblem(f"integer {literal[:24]}... has {len(literal)} digits; no field takes one that large")
+    return int(literal)
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _DocumentProblem(f"number {literal[:24]} is too large to be a finite float")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = Counter(key for key, _ in pairs)
+    duplicates = [key for key, n in keys.items() if n > 1]
+    if duplicates:
+        raise _DocumentProblem(f"key {duplicates[0]!r} appears twice in one object (JSON would keep only the last)")
+    return dict(pairs)
+
+
+def _document_problems(raw: object) -> list[str]:
+    """Containers nested deeper than MAX_DEPTH and text that is not encodable (lone surrogates), by path."""
+    problems = []
+    stack: list[tuple[object, tuple[str | int, ...]]] = [(raw, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            too_deep = f"{_location(path[:MAX_DEPTH])}: nests deeper than {MAX_DEPTH} levels"
+            if too_deep not in problems:
+                problems.append(too_deep)
+            continue
+        if isinstance(node, str) and not _encodable(node):
+            problems.append(f"{_location(path)}: text holds an unpaired surrogate, which is not valid Unicode")
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if not _encodable(key):
+                    problems.append(f"{_location((*path, key))}: a key holds an unpaired surrogate, not valid Unicode")
+                stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, index)) for index, value in enumerate(node))
+    return sorted(problems)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def config_path() -> Path:

@@ -65,10 +65,10 @@ def test_validate_lists_every_bad_field(tmp_path: Path, capsys) -> None:
     problems = [line.removeprefix("  - ") for line in lines[1:]]
     assert all(line.startswith("  - ") for line in lines[1:])
     for path in (
-        "scheduled_tasks.0.schedule.hour:",
-        "scheduled_tasks.1:",
+        "scheduled_tasks[0].schedule.hour:",
+        "scheduled_tasks[1]:",
         "global_settings.timezone:",
-        "scheduled_tasks.2.schedule.day_of_week:",
+        "scheduled_tasks[2].schedule.day_of_week:",
     ):
         assert any(p.startswith(path) for p in problems), f"{path} not reported in {problems}"
     assert "scheduled_tasks: duplicate task_id 1" in problems

@@ -63,9 +63,9 @@ def test_every_bad_field_is_reported_at_once_with_its_path() -> None:
     assert "unknown key" in one("surprise:")
     assert "unknown key" in one("global_settings.job_defaults.colesce:")
     assert "Mars/Olympus_Mons" in one("global_settings.timezone:")
-    assert "23" in one("scheduled_tasks.0.schedule.hour:")
-    assert "59" in one("scheduled_tasks.0.schedule.minute:")
-    assert "funday" in one("scheduled_tasks.2.schedule.day_of_week:")
+    assert "23" in one("scheduled_tasks[0].schedule.hour:")
+    assert "59" in one("scheduled_tasks[0].schedule.minute:")
+    assert "funday" in one("scheduled_tasks[2].schedule.day_of_week:")
     assert "bloomberg" in one("sources.order:")
     assert "scheduled_tasks: duplicate task_id 1" in problems
     assert "scheduled_tasks: task 2 (run_orchestrator) is missing" in problems
@@ -82,7 +82,7 @@ def test_a_task_whose_function_name_does_not_match_its_id_is_rejected() -> None:
     raw = shipped_config()
     raw["scheduled_tasks"][3]["function_name"] = "run_ingestion"
     (problem,) = problems_of(raw)
-    assert problem.startswith("scheduled_tasks.3:")
+    assert problem.startswith("scheduled_tasks[3]:")
     assert "run_backtest_generator" in problem
 
 

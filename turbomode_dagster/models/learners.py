@@ -1,7 +1,8 @@
 """Base learners: what each one is (`LearnerSpec`), the default family of eight, and how to fit one.
 
-A spec names an XGBoost configuration (`kind="xgboost"`) or any scikit-learn-API classifier by dotted
-import path (`kind="lightgbm.LGBMClassifier"`). XGBoost reads NaN as missing; other classifiers get a
+A spec names an XGBoost configuration (`kind="xgboost"`) or a scikit-learn-API classifier by dotted
+import path (`kind="lightgbm.LGBMClassifier"`) from an allow-listed package only: a config names no
+other code to import or call (`learner_class`, `check_learner`). XGBoost reads NaN as missing; other classifiers get a
 median imputer in front. Every fit uses balanced sample weights against class imbalance and a fixed seed.
 A spec may cap its training rows (`max_rows`, a seeded sample without replacement): the learners whose
 cost per row is highest (exact, approx, DART, coordinate-descent linear) or that bag anyway (the two
@@ -11,14 +12,18 @@ forests) stay bounded however long the history grows, and the cap adds bagging-s
 from __future__ import annotations
 
 import importlib
+import json
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, is_classifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
@@ -28,6 +33,20 @@ from turbomode_dagster.models import N_CLASSES
 
 XGBOOST = "xgboost"
 DEFAULT_THREADS = 2
+# The top-level packages a dotted `kind` may come from: nothing else is ever imported for a config.
+KIND_PACKAGES = ("xgboost", "sklearn", "lightgbm", "catboost")
+# Parameters that size memory or time, bounded for every kind: XGBoost allocated 22 GB checking a
+# max_bin of 1.45e9, and a tree count of 10**9 validates but never finishes training. None keeps the
+# library's default (scikit-learn's unlimited max_depth, for one).
+SIZE_LIMITS = {
+    "n_estimators": (1, 10_000),
+    "num_parallel_tree": (1, 1_000),
+    "max_bin": (2, 4_096),
+    "max_depth": (0, 64),
+    "max_leaves": (0, 65_536),
+    "n_jobs": (-1, 256),
+}
+PROBE_CUTS = ("n_estimators", "num_parallel_tree", "n_jobs")  # cut to 1 for XGBoost's one-tree check
 
 
 @dataclass(frozen=True)
@@ -137,14 +156,99 @@ def with_threads(specs: tuple[LearnerSpec, ...], threads: int) -> tuple[LearnerS
     return tuple(replace(spec, params={**spec.params, "n_jobs": threads}) for spec in specs)
 
 
+def learner_class(kind: str) -> type:
+    """The classifier class `kind` names; ValueError unless it is a public classifier of an allowed package.
+
+    The package is checked before anything is imported, and the class before anything is called.
+    """
+    if kind == XGBOOST:
+        return xgb.XGBClassifier
+    module_name, _, class_name = kind.rpartition(".")
+    parts = kind.split(".")
+    if not module_name or not all(part.isidentifier() for part in parts):
+        raise ValueError(f"{kind!r}: use 'xgboost' or a dotted path such as 'sklearn.ensemble.ExtraTreesClassifier'")
+    if parts[0] not in KIND_PACKAGES:
+        raise ValueError(f"{kind!r}: classifiers may only come from {', '.join(KIND_PACKAGES)}, not {parts[0]!r}")
+    if any(part.startswith("_") for part in parts):
+        raise ValueError(f"{kind!r}: name the public path, without _private parts")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # an allow-listed package that is absent or fails to import
+        raise ValueError(f"{kind!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})") from None
+    found = getattr(module, class_name, None)
+    if not isinstance(found, type):
+        raise ValueError(f"{kind!r}: {module_name} has no class {class_name!r}")
+    if found.__module__.split(".")[0] not in KIND_PACKAGES:
+        raise ValueError(f"{kind!r}: {class_name} is defined in {found.__module__}, outside {', '.join(KIND_PACKAGES)}")
+    if not (issubclass(found, ClassifierMixin) or getattr(found, "_estimator_type", None) == "classifier"):
+        raise ValueError(f"{kind!r} is not a classifier")
+    return found
+
+
+def check_learner(kind: str, params: Mapping[str, Any]) -> None:
+    """Construct `kind` with `params` and check them (XGBoost by a one-tree fit); ValueError saying what is wrong."""
+    problem = _learner_problem(kind, json.dumps(params, sort_keys=True))
+    if problem:
+        raise ValueError(problem)
+
+
+@lru_cache(maxsize=256)
+def _learner_problem(kind: str, params_json: str) -> str | None:
+    """Why `kind` cannot be built with these params (None when it can), cached: configs are loaded often."""
+    cls = learner_class(kind)
+    params = json.loads(params_json)
+    for name, (low, high) in SIZE_LIMITS.items():
+        value = params.get(name)
+        if value is not None and not (type(value) is int and low <= value <= high):
+            return f"{name} must be an integer in {low}..{high}, got {value!r}"
+    if kind == XGBOOST:
+        params = {**params, "objective": "multi:softprob"}
+    try:
+        estimator = cls(**params)
+        if not is_classifier(estimator) or not hasattr(estimator, "predict_proba"):
+            return f"{kind} with these params is not a classifier with predict_proba"
+        if isinstance(estimator, xgb.XGBModel):
+            _fit_one_tree(estimator)
+        elif hasattr(estimator, "_validate_params"):
+            estimator._validate_params()  # scikit-learn's own check of every constructor parameter
+    except Exception as exc:  # whatever the library raises for a bad parameter
+        return f"{cls.__name__} rejects these params: {_library_message(exc)}"
+    return None
+
+
+def _library_message(exc: Exception) -> str:
+    """A library's error on one line, without XGBoost's timestamp, source location and stack trace."""
+    text = " ".join(str(exc).split()).split(" Stack trace:")[0]
+    return re.sub(r"^\[[0-9:]+\] \S+: ", "", text)[:300]
+
+
+def _fit_one_tree(model: xgb.XGBModel) -> None:
+    """XGBoost checks names and values only when it trains: fit one tree on a tiny 3-class sample.
+
+    Positive tree and thread counts are cut to one; whatever else was given is trained as given.
+    """
+    given = model.get_params()
+    one = {name: 1 for name in PROBE_CUTS if type(given.get(name)) is int and given[name] > 0}
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(30, 3)), np.arange(30) % N_CLASSES
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.set_params(**one).fit(features, labels)
+    unused = [str(w.message) for w in caught if "are not used" in str(w.message)]
+    if unused:
+        names = unused[0][unused[0].index("{") : unused[0].index("}") + 1]
+        raise ValueError(f"unknown parameter(s) {names}")
+
+
 def build_learner(spec: LearnerSpec, seed: int) -> ClassifierMixin:
     """An unfitted estimator for `spec`, seeded with `seed` (which overrides any seed in the params)."""
     if spec.kind == XGBOOST:
         return xgb.XGBClassifier(**{**spec.params, "objective": "multi:softprob", "random_state": seed})
-    module_name, _, class_name = spec.kind.rpartition(".")
-    if not module_name:
-        raise ValueError(f"learner {spec.name!r}: kind must be 'xgboost' or a dotted path, got {spec.kind!r}")
-    estimator = getattr(importlib.import_module(module_name), class_name)(**spec.params)
+    try:
+        cls = learner_class(spec.kind)
+    except ValueError as exc:
+        raise ValueError(f"learner {spec.name!r}: {exc}") from None
+    estimator = cls(**spec.params)
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=seed)
     return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("model", estimator)])
