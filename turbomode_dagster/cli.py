@@ -37,6 +37,7 @@ NIGHTLY_STEPS = (
     NightlyStep(TaskId.ORCHESTRATOR, "features, samples, OOF predictions: {home}/assets/; models: {home}/models/"),
     NightlyStep(TaskId.OVERNIGHT_SCANNER, "model registry, SHAP logs, predictions, signals: {home}/turbomode.db"),
     NightlyStep(TaskId.BACKTEST_GENERATOR, "backtest runs, results, equity curves, trades: {home}/turbomode.db"),
+    NightlyStep(TaskId.DRIFT_MONITOR, "drift log and retraining flags: {home}/turbomode.db"),
 )
 
 
@@ -133,6 +134,7 @@ def _nightly(args: argparse.Namespace) -> int:
     if len(outcomes) == len(NIGHTLY_STEPS) and all(ok for _, ok, _ in outcomes):
         _print_signals(home, day)
         _print_backtest(home, day)
+        _print_drift(home, day)
     return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
 
 
@@ -253,6 +255,26 @@ def _print_backtest(home: Path, day: str) -> None:
         f"\nBacktest {runs.loc[ENSEMBLE, 'period']} (out of fold): {figures(ENSEMBLE)}; {figures(benchmark)}; "
         f"chance percentile {value[ensemble, 'chance_percentile']:.0f} among {parameters['chance_seeds']} "
         f"permuted-signal strategies (their mean Sharpe {value[ensemble, 'chance_sharpe_mean']:.2f})"
+    )
+
+
+def _print_drift(home: Path, day: str) -> None:
+    """One line: how many features are on alert against the champion's baseline, and the flag."""
+    from turbomode_dagster.storage.turbomode_db import TurboModeDB
+
+    db = TurboModeDB.at_home(home)
+    rows = db.read_table("drift_monitoring", as_of_date=day)
+    flags = db.read_table("retrain_flags", as_of_date=day)
+    features = rows[rows["kind"] == "feature"]
+    alerting = features.loc[features["status"] == "alert", "feature"].tolist()
+    verdict = (
+        f"retraining flag raised ({flags['flag_id'].iloc[0]}, {flags['status'].iloc[0]}): {flags['reason'].iloc[0]}"
+        if len(flags)
+        else "no retraining flag"
+    )
+    print(
+        f"\nDrift {day} against {rows['model_version'].iloc[0]}: {len(alerting)} of {len(features)} monitored features "
+        f"on alert{' (' + ', '.join(alerting) + ')' if alerting else ''}; {verdict}"
     )
 
 

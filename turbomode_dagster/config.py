@@ -1,7 +1,8 @@
 """scheduler_config.json -> typed, validated settings; the one place that reads environment variables.
 
 The seed's schema (`version`, `global_settings`, `scheduled_tasks`) is kept as is; the platform's own
-sections (`universe`, `history`, `sources`, `compute`, `labels`, `models`, `scanner`) sit beside it. Every problem is
+sections (`universe`, `history`, `sources`, `compute`, `labels`, `models`, `scanner`, `backtest`,
+`drift`) sit beside it. Every problem is
 reported with the path of its field (`models.learners[3].kind`), all at once, before any Dagster object
 is built. Types are strict (no bool for an int, no number for a string, dates only as YYYY-MM-DD), every
 number is finite and bounded by what it can mean, and a file that is not UTF-8 JSON of sane depth gets a
@@ -263,11 +264,21 @@ class CsvSettings(Strict):
     path: str = Field(default="csv", min_length=1, max_length=4096, pattern=r"^[^\x00]+$")
 
 
+class RegimeShiftSettings(Strict):
+    """A change of the sample market from `start_date` on, to prove that drift monitoring notices it."""
+
+    start_date: IsoDate
+    volatility_multiplier: float = Field(default=1.0, gt=0, le=10)
+    drift_change: float = Field(default=0.0, ge=-0.01, le=0.01)  # added to the daily log-return drift
+    planted_effect: float | None = Field(default=None, ge=0, le=5)  # None keeps sources.sample.planted_effect
+
+
 class SampleSettings(Strict):
-    """The built-in synthetic market: its seed and the strength of its planted predictive effect."""
+    """The built-in synthetic market: its seed, its planted predictive effect, and an optional regime shift."""
 
     seed: Seed = 7
     planted_effect: float = Field(default=0.0, ge=0, le=5)  # in standard deviations of the daily return
+    regime_shift: RegimeShiftSettings | None = None  # off by default
 
 
 class Sources(Strict):
@@ -394,6 +405,26 @@ class Backtest(Strict):
         return self
 
 
+class Drift(Strict):
+    """Task 5: the monitoring window and the flag rule (see turbomode_dagster.drift.rule)."""
+
+    window_sessions: int = Field(default=20, ge=5, le=250)
+    persistence: int = Field(default=3, ge=1, le=20)
+    feature_share: float = Field(default=0.35, gt=0, le=1)
+    min_matured_sessions: int = Field(default=20, ge=5, le=500)
+    performance_sessions: int = Field(default=60, ge=5, le=1000)
+    ic_drop_t: float = Field(default=3.0, gt=0, le=20)
+
+    @model_validator(mode="after")
+    def _enough_matured_sessions(self) -> Drift:
+        if self.min_matured_sessions > self.performance_sessions:
+            raise ValueError(
+                f"min_matured_sessions {self.min_matured_sessions} exceeds performance_sessions "
+                f"{self.performance_sessions}: the performance rule could never fire"
+            )
+        return self
+
+
 class Settings(Strict):
     """The whole validated configuration."""
 
@@ -408,6 +439,7 @@ class Settings(Strict):
     models: Models = Models()
     scanner: Scanner = Scanner()
     backtest: Backtest = Backtest()
+    drift: Drift = Drift()
 
     @field_validator("scheduled_tasks")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from turbomode_dagster.assets.backtests import build_backtest_assets
+from turbomode_dagster.assets.drift import build_drift_assets
 from turbomode_dagster.assets.features import build_feature_assets
 from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.assets.models import build_model_assets
@@ -13,6 +14,7 @@ from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
 from turbomode_dagster.jobs import TASK_GROUPS, task_job
 from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.schedules import partitioned_schedule
+from turbomode_dagster.sensors import build_retrain_sensor
 from turbomode_dagster.sources.factory import build_chain
 from turbomode_dagster.storage.parquet_io import ParquetIOManager
 
@@ -21,6 +23,7 @@ UPSTREAM = {
     TaskId.ORCHESTRATOR: dg.AssetKey("daily_bars"),
     TaskId.OVERNIGHT_SCANNER: dg.AssetKey("trained_ensemble"),
     TaskId.BACKTEST_GENERATOR: dg.AssetKey("oof_predictions"),
+    TaskId.DRIFT_MONITOR: dg.AssetKey("backtest_report"),
 }
 
 
@@ -35,9 +38,11 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
             build_model_assets(cfg),
             build_scanner_assets(cfg),
             build_backtest_assets(cfg),
+            build_drift_assets(cfg),
         ],
         jobs=list(jobs.values()),
         schedules=[partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task)) for task, job in jobs.items()],
+        sensors=[build_retrain_sensor(jobs[TaskId.ORCHESTRATOR])],
         resources={
             "turbomode": home,
             "master_db": MasterDBWriteAccess(turbomode=home),

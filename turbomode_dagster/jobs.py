@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from turbomode_dagster.assets.backtests import GROUP as BACKTESTS
+from turbomode_dagster.assets.drift import GROUP as DRIFT
 from turbomode_dagster.assets.features import GROUP as FEATURES
 from turbomode_dagster.assets.market_data import GROUP as MARKET_DATA
 from turbomode_dagster.assets.models import GROUP as MODELS
@@ -18,6 +19,7 @@ TASK_GROUPS: dict[TaskId, tuple[str, ...]] = {
     TaskId.ORCHESTRATOR: (FEATURES, MODELS),
     TaskId.OVERNIGHT_SCANNER: (SCANNER,),
     TaskId.BACKTEST_GENERATOR: (BACKTESTS,),
+    TaskId.DRIFT_MONITOR: (DRIFT,),
 }
 
 

@@ -1,6 +1,8 @@
-"""Frames as Dagster metadata: a preview table the UI renders with column types."""
+"""Frames and pictures as Dagster metadata: preview tables with column types, PNGs embedded in markdown."""
 
 from __future__ import annotations
+
+import base64
 
 import dagster as dg
 import numpy as np
@@ -25,3 +27,8 @@ def _cell(value: object) -> object:
     if isinstance(value, (np.integer, np.bool_)):
         return value.item()
     return value if isinstance(value, (int, bool, str)) or value is None else str(value)
+
+
+def png_markdown(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
+    """A PNG shown on the asset page: markdown with the image as a base64 data URI, as Dagster's docs do."""
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")

@@ -6,8 +6,6 @@ leaves them as one run did. Its metadata holds the metrics table, the equity cur
 a picture, the chance baseline and numeric values the asset's Plots tab trends over partitions.
 """
 
-import base64
-
 import dagster as dg
 import pandas as pd
 
@@ -15,7 +13,7 @@ from turbomode_dagster.backtest.chart import equity_png
 from turbomode_dagster.backtest.report import ENSEMBLE, GROSS, NET, BacktestReport, params_from_settings, run_backtest
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.features.history import load_history
-from turbomode_dagster.metadata import preview_table
+from turbomode_dagster.metadata import png_markdown, preview_table
 from turbomode_dagster.partitions import trading_days
 from turbomode_dagster.resources import TurboModeHome
 from turbomode_dagster.retries import retry_policy_for
@@ -100,7 +98,6 @@ def _metadata(report: BacktestReport, written: dict[str, int]) -> dict[str, obje
         report.benchmark,
         f"{report.session}: ensemble vs {report.benchmark}, out of fold, net of costs",
     )
-    picture = f"![equity curve and drawdown](data:image/png;base64,{base64.b64encode(png).decode()})"
     trended = {label: report.metric(ENSEMBLE, name) for name, label in TRENDED.items()}
     return {
         "model_version": report.model_version or "unknown",
@@ -122,7 +119,7 @@ def _metadata(report: BacktestReport, written: dict[str, int]) -> dict[str, obje
         "trades": dg.MetadataValue.int(int(report.metric(ENSEMBLE, "number_of_trades"))),
         "fees": dg.MetadataValue.float(report.metric(ENSEMBLE, "total_fees")),
         "metrics": preview_table(metrics_table(report), 100),
-        "equity_curve": dg.MetadataValue.md(picture),
+        "equity_curve": png_markdown(png, "equity curve and drawdown"),
         "rows_written": dg.MetadataValue.json(written),
     }
 

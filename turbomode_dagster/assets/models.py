@@ -14,13 +14,15 @@ import pandas as pd
 
 import turbomode_dagster
 from turbomode_dagster.config import Settings
+from turbomode_dagster.drift.baseline import build_baseline, monitored_features
 from turbomode_dagster.metadata import preview_table
-from turbomode_dagster.models.ensemble import ENSEMBLE, feature_columns, train_ensemble
+from turbomode_dagster.models.ensemble import ENSEMBLE, EnsembleResult, feature_columns, train_ensemble
 from turbomode_dagster.models.explain import ensemble_importance
 from turbomode_dagster.models.learners import DEFAULT_LEARNERS, LearnerSpec
 from turbomode_dagster.models.registry import publish_model
 from turbomode_dagster.partitions import trading_days
 from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.storage.drift_log import DriftLog
 from turbomode_dagster.storage.turbomode_db import TrainingRun, TurboModeDB
 
 GROUP = "models"
@@ -79,6 +81,7 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
                 result.ensemble.base_models, features, max_rows=cfg.models.shap_rows, seed=cfg.models.seed
             )
             db.replace_shap(record.model_version, importance)
+            resolved = record_drift_baseline(db, record.model_version, training_samples, result, cfg)
         except Exception as exc:
             db.record_training_run(
                 TrainingRun(
@@ -104,6 +107,8 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
             )
         )
         context.log.info(f"{record.model_version}: {decision.reason}")
+        if resolved:
+            context.log.info(f"retraining flags resolved by {record.model_version}: {', '.join(resolved)}")
         top = importance[(importance["rank"] <= 10) & (importance["class_label"] == "BUY")]
         yield dg.Output(
             metrics,
@@ -126,6 +131,29 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
         )
 
     return model_training
+
+
+def record_drift_baseline(
+    db: TurboModeDB, version: str, samples: pd.DataFrame, result: EnsembleResult, cfg: Settings
+) -> list[str]:
+    """Store the version's drift baseline (training window, out-of-fold predictions, skill); resolve flags.
+
+    Returns the retraining flags this newly registered version resolves.
+    """
+    scored = result.oof[(result.oof["model"] == ENSEMBLE) & (result.oof["fold"] >= result.folds[1].number)]
+    skill = result.metrics.loc[ENSEMBLE, ["rank_ic", "rank_ic_se", "log_loss"]].to_dict()
+    baseline = build_baseline(
+        version,
+        samples,
+        monitored_features(feature_columns(samples)),
+        scored,
+        skill,
+        cfg.drift.window_sessions,
+        cfg.models.seed,
+    )
+    log = DriftLog(db)
+    log.store_baseline(version, baseline.to_json())
+    return log.resolve_flags(version)
 
 
 def _now() -> str:

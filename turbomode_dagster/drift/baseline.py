@@ -19,6 +19,12 @@ from turbomode_dagster.drift.calibration import FLOORS, Thresholds, calibrate
 from turbomode_dagster.models import PROBA_COLUMNS
 
 SAMPLE_SIZE = 5_000
+# Features in price units (TA-Lib's MACD, ATR and Bollinger bands) drift with the price level by
+# construction, so every window after training looks "shifted"; their scale-free twins
+# (macd_to_close, atr_14_to_close, bb_width_20, bb_pct_b_20) are monitored instead.
+PRICE_UNIT_FEATURES = frozenset(
+    {"macd", "macd_signal", "macd_hist", "atr_14", "bb_upper_20", "bb_middle_20", "bb_lower_20"}
+)
 PREDICTION_COLUMNS = ("p_buy", "p_sell")
 FORMAT = 1
 
@@ -91,6 +97,11 @@ def reference_of(
         sample=tuple(float(v) for v in sample),
         thresholds=thresholds,
     )
+
+
+def monitored_features(columns: list[str] | tuple[str, ...]) -> list[str]:
+    """The model's features that drift monitoring judges: all but those in price units."""
+    return [c for c in columns if c not in PRICE_UNIT_FEATURES]
 
 
 def build_baseline(

@@ -4,13 +4,12 @@ A column's status on a session: `alert` when a statistic exceeds its calibrated 
 last `persistence` windows (the window ending at the session and the ones ending at the sessions
 before it), `warn` when it exceeds in the latest window only or not in all of them, `ok` otherwise.
 A retraining flag is raised when any of these holds:
-- at least `feature_share` of the scale-free features are on alert (the market moved away from the
-  training window broadly, not in one odd column);
+- at least `feature_share` of the monitored features are on alert (the market moved away from the
+  training window broadly, not in one family of columns: the momentum family alone, about a quarter
+  of the features, moves together with every strong market trend and must not trip it);
 - a prediction column (p_buy, p_sell) is on alert (the model's outputs moved);
 - matured performance dropped: at least `min_matured_sessions` matured sessions and a rank-IC drop of
   more than `ic_drop_t` standard errors below the out-of-sample IC.
-Features in price units (MACD, ATR, Bollinger bands in TA-Lib's units) move with price levels by
-construction; they are reported, but not counted in the share.
 """
 
 from __future__ import annotations
@@ -22,17 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-PRICE_UNIT_FEATURES = frozenset(
-    {"macd", "macd_signal", "macd_hist", "atr_14", "bb_upper_20", "bb_middle_20", "bb_lower_20"}
-)
-
 
 @dataclass(frozen=True)
 class FlagRule:
     """The thresholds of the flag decision (config section `drift`)."""
 
     persistence: int = 3
-    feature_share: float = 0.25
+    feature_share: float = 0.35
     min_matured_sessions: int = 20
     ic_drop_t: float = 3.0
 
@@ -66,7 +61,7 @@ def statuses(windows: Sequence[pd.DataFrame], persistence: int) -> pd.DataFrame:
 def decide(windows: Sequence[pd.DataFrame], performance: dict[str, float], rule: FlagRule = FlagRule()) -> Decision:
     """Apply the flag rule to the last windows' statistics and the matured-performance figures."""
     table = statuses(windows, rule.persistence)
-    counted = table[(table["kind"] == "feature") & ~table["column"].isin(PRICE_UNIT_FEATURES)]
+    counted = table[table["kind"] == "feature"]
     share = float((counted["status"] == "alert").mean()) if len(counted) else 0.0
     reasons = []
     if share >= rule.feature_share:

@@ -14,9 +14,16 @@ def build_source(name: str, settings: Settings, home: Path, outages: OutageMemor
     """One source by its config name; IBKR's Yahoo actions source shares `outages` with the chain."""
     cfg = settings.sources
     if name == "sample":
-        from turbomode_dagster.sources.sample import SampleSource
+        from turbomode_dagster.sources.sample import RegimeShift, SampleSource
 
-        return SampleSource(seed=cfg.sample.seed, planted_effect=cfg.sample.planted_effect)
+        shift = cfg.sample.regime_shift
+        return SampleSource(
+            seed=cfg.sample.seed,
+            planted_effect=cfg.sample.planted_effect,
+            regime_shift=None
+            if shift is None
+            else RegimeShift(shift.start_date, shift.volatility_multiplier, shift.drift_change, shift.planted_effect),
+        )
     if name == "csv":
         from turbomode_dagster.sources.csv import CsvSource
 

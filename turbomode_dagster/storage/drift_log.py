@@ -95,6 +95,16 @@ class DriftLog:
             ).fetchone()
         return RetrainFlag(*row)
 
+    def recent_rows(self, day: str, sessions: int) -> pd.DataFrame:
+        """drift_monitoring rows of the last `sessions` sessions up to `day`, for the recent-sessions picture."""
+        with closing(self.db.connect_read_write()) as con:
+            return pd.read_sql_query(
+                "SELECT * FROM drift_monitoring WHERE as_of_date IN (SELECT DISTINCT as_of_date FROM drift_monitoring "
+                "WHERE as_of_date <= ? ORDER BY as_of_date DESC LIMIT ?) ORDER BY as_of_date, feature",
+                con,
+                params=(day, sessions),
+            )
+
     def open_flags(self) -> list[RetrainFlag]:
         """Flags no retraining has resolved yet, oldest first."""
         with closing(self.db.connect_read_write()) as con:
