@@ -267,7 +267,7 @@ def test_turbomode_nightly_end_to_end(end_to_end) -> None:
     assert "bars by source {'sample': " in log
     assert "checks universe_complete ok, no_unexplained_jumps ok" in log
     summary = log[log.index(f"Summary for {DAY}:") :]
-    jobs = ("run_ingestion", "run_orchestrator", "run_overnight_scanner", "run_backtest_generator")
+    jobs = ("run_ingestion", "run_orchestrator", "run_overnight_scanner", "run_backtest_generator", "run_drift_monitor")
     for number, job in enumerate(jobs, start=1):
         assert any(line.split()[:4] == ["Task", str(number), job, "ok"] for line in summary.splitlines()), job
     assert f"Master Market Data DB: {run.home}/market_data.db" in summary
@@ -277,7 +277,13 @@ def test_turbomode_nightly_end_to_end(end_to_end) -> None:
     assert {row[1] for row in rows} <= {"BUY", "SELL", "HOLD"}
     assert "Traceback" not in log
     (backtest,) = [line for line in log.splitlines() if line.startswith("Backtest ")]
-    assert log.rstrip().endswith(backtest)  # the night ends with the backtest line
+    (drift,) = [line for line in log.splitlines() if line.startswith("Drift ")]
+    assert log.rstrip().endswith(f"{backtest}\n\n{drift}")  # the night ends with the backtest line, then drift
+    assert re.fullmatch(
+        r"Drift 2026-11-25 against tm-\w+: \d+ of \d+ monitored features on alert.*; "
+        r"(no retraining flag|retraining flag raised .*)",
+        drift,
+    )
     assert re.fullmatch(
         r"Backtest \d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d \(out of fold\): "
         r"ensemble net CAGR [+-]\d+\.\d%, Sharpe -?\d+\.\d\d, max drawdown -?\d+\.\d%; "

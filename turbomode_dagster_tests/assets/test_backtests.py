@@ -1,8 +1,9 @@
-"""The backtest_report asset after a night's ingestion, features and training on the built-in sample market.
+"""The backtest_report and drift_report assets after a night's ingestion, features and training.
 
 One night (2026-11-25) on six symbols plus SPY from 2024-06-03, with the sample's planted effect at 1.0.
-The backtest then runs again alone under the Master DB guard (a read-write open of market_data.db is
-refused at sqlite3.connect, and its bytes must not change): the backtest tables must not change either.
+The backtest and the drift report then run again alone under the Master DB guard (a read-write open
+of market_data.db is refused at sqlite3.connect, and its bytes must not change): their tables must not
+change either.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dagster as dg
 import pytest
 
 from turbomode_dagster.assets.backtests import build_backtest_assets
+from turbomode_dagster.assets.drift import build_drift_assets
 from turbomode_dagster.assets.features import build_feature_assets
 from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.assets.models import build_model_assets
@@ -50,6 +52,8 @@ PATCHES = {
     "backtest.max_positions": 3,
 }
 TABLES = ("backtest_runs", "backtest_results", "backtest_equity", "backtest_trades")
+DRIFT_TABLES = ("drift_baselines", "drift_monitoring")
+RERUN = ["backtest_report", "drift_report"]
 
 
 @dataclass
@@ -64,8 +68,8 @@ class Night:
     def db(self) -> TurboModeDB:
         return TurboModeDB(turbomode_db_path(self.home))
 
-    def metadata(self) -> dict:
-        (event,) = self.first.asset_materializations_for_node("backtest_report")
+    def metadata(self, node: str = "backtest_report") -> dict:
+        (event,) = self.first.asset_materializations_for_node(node)
         return {k: v.value for k, v in event.metadata.items()}
 
 
@@ -81,6 +85,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
         *build_feature_assets(settings),
         build_model_assets(settings),
         build_backtest_assets(settings),
+        build_drift_assets(settings),
     ]
     turbomode = TurboModeHome(home=str(home), config_file=str(config))
     resources = {
@@ -94,9 +99,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     assert first.success
     after_first = dump_tables(turbomode_db_path(home))
     with master_db_untouched(market_db_path(home)):
-        again = dg.materialize(
-            assets, resources=resources, partition_key=DAY, selection=["backtest_report"], instance=instance
-        )
+        again = dg.materialize(assets, resources=resources, partition_key=DAY, selection=RERUN, instance=instance)
     return Night(home, first, after_first, again, dump_tables(turbomode_db_path(home)))
 
 
@@ -116,8 +119,8 @@ def test_the_session_is_stored_for_the_ensemble_learners_and_benchmarks(night):
 
 def test_a_rerun_changes_no_table_and_never_opens_the_master_db_for_writing(night):
     assert night.again.success
-    assert [e.asset_key for e in night.again.get_asset_materialization_events()] == [dg.AssetKey("backtest_report")]
-    assert all(night.after_first[t] for t in TABLES)
+    assert [e.asset_key for e in night.again.get_asset_materialization_events()] == [dg.AssetKey(k) for k in RERUN]
+    assert all(night.after_first[t] for t in (*TABLES, *DRIFT_TABLES))
     assert night.after_again == night.after_first
 
 
@@ -134,3 +137,22 @@ def test_the_metadata_shows_the_metrics_the_picture_and_chance(night):
     assert picture is not None
     assert base64.b64decode(picture.group(1)).startswith(b"\x89PNG\r\n\x1a\n")
     assert meta["chance_net_sharpe"]["seeds"] == 5
+
+
+def test_the_drift_report_stores_the_session_against_the_champions_baseline(night):
+    champion = night.db.champion()
+    rows = night.db.read_table("drift_monitoring", as_of_date=DAY)
+    assert set(rows["model_version"]) == {champion.model_version}
+    assert set(rows.loc[rows["kind"] == "prediction", "feature"]) == {"p_buy", "p_sell"}
+    assert "bb_upper_20" not in set(rows["feature"]) and "rsi_14" in set(rows["feature"])
+    assert set(rows["status"]) <= {"ok", "warn", "alert"} and (rows["threshold"] >= 0.25).all()
+
+
+def test_the_drift_metadata_has_the_table_the_decision_and_the_picture(night):
+    meta = night.metadata("drift_report")
+    statuses = [record.data["status"] for record in meta["drift_table"].records]
+    assert statuses == sorted(statuses, key={"alert": 0, "warn": 1, "ok": 2}.get), "most severe first"
+    assert isinstance(meta["share_alerting"], float) and isinstance(meta["features_alerting"], int)
+    assert meta["decision"].startswith("**")
+    picture = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", meta["drift_picture"])
+    assert picture is not None and base64.b64decode(picture.group(1)).startswith(b"\x89PNG\r\n\x1a\n")
