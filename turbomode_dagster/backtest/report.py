@@ -211,14 +211,14 @@ def run_backtest(
 
 def _leg(name: str, prices: pd.DataFrame, weights: pd.DataFrame, params: BacktestParams) -> Leg:
     gross = simulate(prices, weights, initial_cash=params.initial_cash)
-    net = simulate(
-        prices,
-        weights,
-        fees_bps=params.fees_bps,
-        slippage_bps=params.slippage_bps,
-        initial_cash=params.initial_cash,
+    return Leg(name, weights, gross, _net(prices, weights, params))
+
+
+def _net(prices: pd.DataFrame, weights: pd.DataFrame, params: BacktestParams) -> BacktestResult:
+    """The simulation after the configured fees and slippage."""
+    return simulate(
+        prices, weights, fees_bps=params.fees_bps, slippage_bps=params.slippage_bps, initial_cash=params.initial_cash
     )
-    return Leg(name, weights, gross, net)
 
 
 def _chance(prices: pd.DataFrame, ensemble: pd.DataFrame, params: BacktestParams, real: Leg) -> ChanceBaseline:
@@ -228,15 +228,7 @@ def _chance(prices: pd.DataFrame, ensemble: pd.DataFrame, params: BacktestParams
     for seed in range(params.chance_seeds):
         permuted = permuted_symbols(ensemble, seed)
         permuted = permuted[pd.MultiIndex.from_frame(permuted[["symbol", "date"]]).isin(priced)]
-        weights = target_weights(permuted, params.strategy)
-        result = simulate(
-            prices,
-            weights,
-            fees_bps=params.fees_bps,
-            slippage_bps=params.slippage_bps,
-            initial_cash=params.initial_cash,
-        )
-        sharpes.append(sharpe(result.equity))
+        sharpes.append(sharpe(_net(prices, target_weights(permuted, params.strategy), params).equity))
     return ChanceBaseline(np.array(sharpes), sharpe(real.net.equity))
 
 
