@@ -159,7 +159,10 @@ def _night(requested: str | None, history_start: dt.date) -> str | None:
     return day.isoformat()
 
 
-SUMMARY_KEYS = ("rows", "backend", "class_balance", "model_version", "status", "signals")
+SUMMARY_KEYS = (
+    "rows", "backend", "class_balance", "model_version", "status", "signals",
+    "net_sharpe", "chance_percentile", "features_alerting", "flag_raised",
+)  # fmt: skip
 
 
 def _describe(result) -> str:
