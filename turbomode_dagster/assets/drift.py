@@ -137,6 +137,7 @@ def _metadata(
         "worst_severity": dg.MetadataValue.float(float(severity(rows).max())),
         "matured_rank_ic": dg.MetadataValue.float(float(performance.get("rank_ic", float("nan")))),
         "matured_sessions": dg.MetadataValue.int(int(performance.get("n_dates", 0))),
+        "class_mix_change": dg.MetadataValue.json({k: round(v, 4) for k, v in result.class_mix_change.items()}),
         "drift_table": preview_table(rows[TABLE_COLUMNS], len(rows)),
         "drift_picture": png_markdown(
             drift_png(rows, history, f"{day}: drift against the champion's baseline"), "PSI by feature"

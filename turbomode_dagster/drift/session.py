@@ -23,11 +23,13 @@ Predict = Callable[[pd.DataFrame], pd.DataFrame]
 
 @dataclass(frozen=True)
 class SessionDrift:
-    """The decision for one session and the windows it was made on (oldest first)."""
+    """The decision for one session, the windows it was made on (oldest first), and the change in class
+    mix: the window's mean probability per class minus the out-of-fold mean of the baseline."""
 
     day: str
     decision: Decision
     windows: list[pd.DataFrame]
+    class_mix_change: dict[str, float]
 
 
 def evaluate_sessions(
@@ -64,16 +66,17 @@ def evaluate_sessions(
     scored["date"] = pd.to_datetime(scored["date"])
     truth = labels.assign(date=pd.to_datetime(labels["date"]))[["symbol", "date", "label", "fwd_return"]]
     scored_truth = scored.merge(truth, on=["symbol", "date"], how="left")
-    windows = {}
+    windows, mixes = {}, {}
     for end, span in spans.items():
         in_window = scored[scored["date"].isin(pd.to_datetime(span))]
         windows[end] = window_statistics(baseline, in_window, in_window)
+        mixes[end] = {c: float(in_window[c].mean() - baseline.class_mix[c]) for c in PROBA_COLUMNS}
     results = []
     for day in days:
         ends = sessions[: sessions.index(day) + 1][-rule.persistence :]
         performance = _performance(baseline, scored_truth, matured[day], horizon)
         recent = [windows[end] for end in ends]
-        results.append(SessionDrift(day, decide(recent, performance, rule), recent))
+        results.append(SessionDrift(day, decide(recent, performance, rule), recent, mixes[day]))
     return results
 
 

@@ -154,5 +154,7 @@ def test_the_drift_metadata_has_the_table_the_decision_and_the_picture(night):
     assert statuses == sorted(statuses, key={"alert": 0, "warn": 1, "ok": 2}.get), "most severe first"
     assert isinstance(meta["share_alerting"], float) and isinstance(meta["features_alerting"], int)
     assert meta["decision"].startswith("**")
+    assert set(meta["class_mix_change"]) == {"p_sell", "p_hold", "p_buy"}
+    assert abs(sum(meta["class_mix_change"].values())) < 1e-3, "probabilities sum to 1 in both mixes"
     picture = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", meta["drift_picture"])
     assert picture is not None and base64.b64decode(picture.group(1)).startswith(b"\x89PNG\r\n\x1a\n")

@@ -42,6 +42,7 @@ def test_a_volatility_x2_shift_is_flagged_soon_after_it_starts() -> None:
     assert first is not None, "a x2 volatility shift must be flagged"
     print(f"volatility x2: flagged {first + 1} sessions after the shift: {results[first].decision.reasons}")
     assert first + 1 <= 20
+    assert results[-1].class_mix_change["p_buy"] > 0.02, "the champion expects more +5% weeks"
 
 
 def test_a_planted_effect_switched_off_is_caught_by_matured_performance() -> None:
