@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from turbomode_dagster.config import Settings, load_settings, settings, turbomode_home
+from turbomode_dagster.features.history import MarketHistory, load_history
 from turbomode_dagster.pool_slots import free_slots_of_dead_runs
 from turbomode_dagster.storage.market_db import MarketDataReader, MarketDBWriter, market_db_path
 
@@ -36,6 +37,14 @@ class TurboModeHome(dg.ConfigurableResource):
     def market_reader(self) -> MarketDataReader:
         """Read-only Master DB handle: writes through it fail."""
         return MarketDataReader(market_db_path(self.path()))
+
+    def market_history(self, day: str) -> MarketHistory:
+        """The universe's adjusted history up to `day`, read through a read-only handle that is closed after."""
+        reader = self.market_reader()
+        try:
+            return load_history(reader, self.settings().universe.symbols, day)
+        finally:
+            reader.close()
 
 
 class MasterDBWriteAccess(dg.ConfigurableResource):

@@ -12,7 +12,6 @@ import pandas as pd
 from turbomode_dagster.backtest.chart import equity_png
 from turbomode_dagster.backtest.report import ENSEMBLE, GROSS, NET, BacktestReport, params_from_settings, run_backtest
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.features.history import load_history
 from turbomode_dagster.metadata import png_markdown, preview_table
 from turbomode_dagster.partitions import trading_days
 from turbomode_dagster.resources import TurboModeHome
@@ -61,11 +60,7 @@ def build_backtest_assets(settings: Settings) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         cfg = turbomode.settings()
         day = context.partition_key
-        reader = turbomode.market_reader()
-        try:
-            prices = load_history(reader, cfg.universe.symbols, day).bars
-        finally:
-            reader.close()
+        prices = turbomode.market_history(day).bars
         try:
             params = params_from_settings(cfg)
             report = run_backtest(prices, oof_predictions, params, day, _model_version(context, day))

@@ -18,7 +18,6 @@ from turbomode_dagster.drift.report import flag_reason, monitoring_rows
 from turbomode_dagster.drift.rule import FlagRule
 from turbomode_dagster.drift.session import SessionDrift, evaluate_sessions
 from turbomode_dagster.features import compute_features, make_labels
-from turbomode_dagster.features.history import load_history
 from turbomode_dagster.metadata import png_markdown, preview_table
 from turbomode_dagster.models.ensemble import predict
 from turbomode_dagster.models.registry import load_ensemble
@@ -89,11 +88,7 @@ def _evaluate(
     turbomode: TurboModeHome, cfg: Settings, champion: ModelRecord, baseline: DriftBaseline, day: str
 ) -> SessionDrift:
     """Features and labels up to `day` from the Master DB, scored by the champion, judged by the rule."""
-    reader = turbomode.market_reader()
-    try:
-        history = load_history(reader, cfg.universe.symbols, day)
-    finally:
-        reader.close()
+    history = turbomode.market_history(day)
     features = compute_features(
         history.bars, backend=cfg.compute.backend, sectors=history.sectors, fundamentals=history.fundamentals
     )

@@ -9,7 +9,6 @@ import pandas as pd
 
 from turbomode_dagster.config import Settings
 from turbomode_dagster.features import compute_features, make_labels, training_samples
-from turbomode_dagster.features.history import MarketHistory, load_history
 from turbomode_dagster.metadata import preview_table
 from turbomode_dagster.partitions import trading_days
 from turbomode_dagster.resources import TurboModeHome
@@ -34,7 +33,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     )
     def feature_panel(context: dg.AssetExecutionContext, turbomode: TurboModeHome) -> pd.DataFrame:
         cfg = turbomode.settings()
-        history = _history(turbomode, cfg, context.partition_key)
+        history = turbomode.market_history(context.partition_key)
         features = compute_features(
             history.bars, backend=cfg.compute.backend, sectors=history.sectors, fundamentals=history.fundamentals
         )
@@ -64,7 +63,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, turbomode: TurboModeHome, feature_panel: pd.DataFrame
     ) -> pd.DataFrame:
         cfg = turbomode.settings()
-        history = _history(turbomode, cfg, context.partition_key)
+        history = turbomode.market_history(context.partition_key)
         labels = make_labels(history.bars, cfg.labels.horizon, cfg.labels.sell_threshold, cfg.labels.buy_threshold)
         samples = training_samples(feature_panel, labels)
         balance = samples["label"].map({0: "SELL", 1: "HOLD", 2: "BUY"}).value_counts(normalize=True)
@@ -79,15 +78,6 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         return samples
 
     return [feature_panel, training_samples_asset]
-
-
-def _history(turbomode: TurboModeHome, cfg: Settings, day: str) -> MarketHistory:
-    """The universe's adjusted history up to `day`, read through a read-only Master DB handle."""
-    reader = turbomode.market_reader()
-    try:
-        return load_history(reader, cfg.universe.symbols, day)
-    finally:
-        reader.close()
 
 
 def _shape(frame: pd.DataFrame) -> dict:
