@@ -41,10 +41,10 @@ def free_slots_of_dead_runs(
         return []
     freed = []
     for run_id in sorted(storage.get_concurrency_run_ids() - {current_run_id}):
-        reason = _why_dead(instance, run_id)
+        run = instance.get_run_by_id(run_id)
+        reason = _why_dead(instance, run_id, run)
         if reason is None:
             continue
-        run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
             instance.report_run_failed(run, f"TurboMode: {reason}; its pool slots were freed")
         storage.free_concurrency_slots_for_run(run_id)
@@ -53,9 +53,8 @@ def free_slots_of_dead_runs(
     return freed
 
 
-def _why_dead(instance: dg.DagsterInstance, run_id: str) -> str | None:
-    """Why `run_id` can no longer use its slots, or None when it may still be running."""
-    run = instance.get_run_by_id(run_id)
+def _why_dead(instance: dg.DagsterInstance, run_id: str, run: dg.DagsterRun | None) -> str | None:
+    """Why `run_id` (stored as `run`, None when deleted) can no longer use its slots, or None when it may still run."""
     if run is None:
         return "the run no longer exists"
     if run.is_finished:

@@ -54,8 +54,9 @@ def evaluate_sessions(
     if missing:
         raise LookupError(f"no features for {', '.join(missing)}: ingest those sessions first")
     spans, matured = {}, {}
+    ends = {day: sessions[: sessions.index(day) + 1][-rule.persistence :] for day in days}
     for day in days:
-        for end in sessions[: sessions.index(day) + 1][-rule.persistence :]:
+        for end in ends[day]:
             spans[end] = window_sessions(sessions, end, baseline.window_sessions)
         matured[day] = _matured_sessions(sessions, day, baseline.period[1], horizon)[-performance_sessions:]
     needed = pd.to_datetime(
@@ -73,9 +74,8 @@ def evaluate_sessions(
         mixes[end] = {c: float(in_window[c].mean() - baseline.class_mix[c]) for c in PROBA_COLUMNS}
     results = []
     for day in days:
-        ends = sessions[: sessions.index(day) + 1][-rule.persistence :]
         performance = _performance(baseline, scored_truth, matured[day], horizon)
-        recent = [windows[end] for end in ends]
+        recent = [windows[end] for end in ends[day]]
         results.append(SessionDrift(day, decide(recent, performance, rule), recent, mixes[day]))
     return results
 
