@@ -9,7 +9,7 @@ setup(
     version="0.1.0",
     description="TurboMode nightly market-data-to-signals pipeline as a Dagster asset platform",
     packages=find_packages(exclude=["turbomode_dagster_tests*"]),
-    package_data={"turbomode_dagster": ["*.json", "*.yaml"]},
+    package_data={"turbomode_dagster": ["*.json"], "turbomode_dagster.orchestration": ["*.yaml"]},
     python_requires=">=3.10",
     install_requires=[
         f"dagster=={DAGSTER}",

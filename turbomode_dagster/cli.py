@@ -94,7 +94,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _dagster_home(args: argparse.Namespace) -> int:
-    from turbomode_dagster.instance import write_dagster_home
+    from turbomode_dagster.orchestration.instance import write_dagster_home
 
     folder = Path(args.folder) if args.folder else dagster_home_env() or turbomode_home() / "dagster_home"
     file = write_dagster_home(load_settings(), folder)
@@ -110,7 +110,7 @@ def _nightly(args: argparse.Namespace) -> int:
     if day is None:
         return 2
     from turbomode_dagster.definitions import build_definitions
-    from turbomode_dagster.instance import open_instance, prepare_dagster_home
+    from turbomode_dagster.orchestration.instance import open_instance, prepare_dagster_home
 
     home = turbomode_home()
     defs = build_definitions(cfg)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from turbomode_dagster.assets.backtests import build_backtest_assets
-from turbomode_dagster.assets.drift import build_drift_assets
-from turbomode_dagster.assets.features import build_feature_assets
-from turbomode_dagster.assets.market_data import build_market_data_assets
-from turbomode_dagster.assets.models import build_model_assets
-from turbomode_dagster.assets.scanner import build_scanner_assets
 from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
-from turbomode_dagster.jobs import TASK_GROUPS, task_job
-from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
-from turbomode_dagster.schedules import partitioned_schedule
-from turbomode_dagster.sensors import build_retrain_sensor
+from turbomode_dagster.orchestration.assets.backtests import build_backtest_assets
+from turbomode_dagster.orchestration.assets.drift import build_drift_assets
+from turbomode_dagster.orchestration.assets.features import build_feature_assets
+from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
+from turbomode_dagster.orchestration.assets.models import build_model_assets
+from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
+from turbomode_dagster.orchestration.io_managers import ParquetIOManager
+from turbomode_dagster.orchestration.jobs import TASK_GROUPS, task_job
+from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
+from turbomode_dagster.orchestration.schedules import partitioned_schedule
+from turbomode_dagster.orchestration.sensors import build_retrain_sensor
 from turbomode_dagster.sources.factory import build_chain
-from turbomode_dagster.storage.parquet_io import ParquetIOManager
 
 # What each task waits for: the asset its upstream task materialises for the session.
 UPSTREAM = {

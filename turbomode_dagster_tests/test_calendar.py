@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from turbomode_dagster import calendar
-from turbomode_dagster.partitions import trading_days
+from turbomode_dagster.orchestration.partitions import trading_days
 
 NY = ZoneInfo("America/New_York")
 

@@ -19,7 +19,7 @@ import pytest
 
 from turbomode_dagster.cli import main
 from turbomode_dagster.config import SHIPPED_CONFIG, load_settings
-from turbomode_dagster.instance import instance_yaml
+from turbomode_dagster.orchestration.instance import instance_yaml
 from turbomode_dagster_tests.conftest import (
     DAY,
     ENV_VARS,

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from turbomode_dagster import calendar
 from turbomode_dagster.cli import main
 from turbomode_dagster.config import MAX_DEPTH, MAX_FILE_BYTES, ConfigError, Settings, load_settings, parse_settings
-from turbomode_dagster.partitions import trading_days
+from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster_tests.conftest import patch_config, shipped_config
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from turbomode_dagster.config import dagster_home_env, load_settings
 from turbomode_dagster.definitions import build_definitions
-from turbomode_dagster.instance import open_instance
+from turbomode_dagster.orchestration.instance import open_instance
 from turbomode_dagster.sources.sample import SampleSource
 from turbomode_dagster.storage.market_db import MarketDataReader, MarketDBWriter
 

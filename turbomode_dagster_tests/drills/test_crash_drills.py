@@ -19,7 +19,7 @@ import dagster as dg
 import pytest
 
 from turbomode_dagster.config import load_settings
-from turbomode_dagster.instance import write_dagster_home
+from turbomode_dagster.orchestration.instance import write_dagster_home
 from turbomode_dagster.storage.market_db import market_db_path
 from turbomode_dagster_tests.conftest import dump_tables, write_config
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from turbomode_dagster.orchestration.io_managers import ParquetIOManager
 from turbomode_dagster.storage.atomic import atomic_write
-from turbomode_dagster.storage.parquet_io import ParquetIOManager
 
 
 def _half_then_die(path: Path) -> None:

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from turbomode_dagster import schedules
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.definitions import build_definitions
+from turbomode_dagster.orchestration import schedules
 from turbomode_dagster_tests.conftest import SMALL_PATCHES
 
 NY = ZoneInfo("America/New_York")

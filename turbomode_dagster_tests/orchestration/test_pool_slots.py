@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType
 
-from turbomode_dagster.pool_slots import free_slots_of_dead_runs
+from turbomode_dagster.orchestration.pool_slots import free_slots_of_dead_runs
 
 POOL = "master_db_write"
 

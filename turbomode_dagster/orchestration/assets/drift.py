@@ -18,12 +18,12 @@ from turbomode_dagster.drift.report import flag_reason, monitoring_rows
 from turbomode_dagster.drift.rule import FlagRule
 from turbomode_dagster.drift.session import SessionDrift, evaluate_sessions
 from turbomode_dagster.features import compute_features, make_labels
-from turbomode_dagster.metadata import png_markdown, preview_table
 from turbomode_dagster.models.ensemble import predict
 from turbomode_dagster.models.registry import load_ensemble
-from turbomode_dagster.partitions import trading_days
-from turbomode_dagster.resources import TurboModeHome
-from turbomode_dagster.retries import retry_policy_for
+from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
+from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.resources import TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.drift_log import DriftLog, RetrainFlag
 from turbomode_dagster.storage.turbomode_db import ModelRecord, TurboModeDB
 

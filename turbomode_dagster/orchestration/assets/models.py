@@ -15,13 +15,13 @@ import pandas as pd
 import turbomode_dagster
 from turbomode_dagster.config import Settings
 from turbomode_dagster.drift.baseline import build_baseline, monitored_features
-from turbomode_dagster.metadata import preview_table
 from turbomode_dagster.models.ensemble import ENSEMBLE, EnsembleResult, feature_columns, train_ensemble
 from turbomode_dagster.models.explain import ensemble_importance
 from turbomode_dagster.models.learners import DEFAULT_LEARNERS, LearnerSpec
 from turbomode_dagster.models.registry import publish_model
-from turbomode_dagster.partitions import trading_days
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.orchestration.metadata import preview_table
+from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.storage.drift_log import DriftLog
 from turbomode_dagster.storage.turbomode_db import TrainingRun, TurboModeDB
 

@@ -10,10 +10,10 @@ import dagster as dg
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.ingestion.checks import JUMP_LIMIT, missing_symbols, unexplained_jumps
 from turbomode_dagster.ingestion.run import IngestionReport, ingest_partition
-from turbomode_dagster.metadata import preview_table
-from turbomode_dagster.partitions import trading_days
-from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
-from turbomode_dagster.retries import retry_policy_for
+from turbomode_dagster.orchestration.metadata import preview_table
+from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.sources.chain import SourceChain
 
 GROUP = "market_data"

@@ -8,12 +8,17 @@ import dagster as dg
 import pytest
 
 from turbomode_dagster.config import SHIPPED_CONFIG, load_settings
-from turbomode_dagster.instance import SHIPPED_INSTANCE_YAML, instance_yaml, open_instance, prepare_dagster_home
+from turbomode_dagster.orchestration.instance import (
+    SHIPPED_INSTANCE_YAML,
+    instance_yaml,
+    open_instance,
+    prepare_dagster_home,
+)
 
 
 def test_the_shipped_dagster_yaml_is_the_rendered_one() -> None:
     assert SHIPPED_INSTANCE_YAML.read_text() == instance_yaml(load_settings(SHIPPED_CONFIG)), (
-        "turbomode_dagster/dagster.yaml is stale: re-render it with `turbomode dagster-home`"
+        "turbomode_dagster/orchestration/dagster.yaml is stale: re-render it with `turbomode dagster-home`"
     )
 
 

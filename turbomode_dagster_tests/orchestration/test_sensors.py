@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from turbomode_dagster.definitions import build_definitions
-from turbomode_dagster.resources import TurboModeHome
-from turbomode_dagster.sensors import FLAG_TAG
+from turbomode_dagster.orchestration.resources import TurboModeHome
+from turbomode_dagster.orchestration.sensors import FLAG_TAG
 from turbomode_dagster.storage.drift_log import MONITORING_COLUMNS, DriftLog, flag_id
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 

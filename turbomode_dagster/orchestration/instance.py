@@ -4,7 +4,7 @@ Run monitoring enforces each task's `dagster/max_runtime` (timeout_minutes) and 
 `max_resume_run_attempts: 0` on the default run launcher; the run queue allows the config's
 `max_concurrent_jobs` runs at once and `max_instances` runs per task; the Master DB write pool admits
 one step at a time, so ingestion and VACUUM never overlap, and the daemon frees the slots of runs that
-ended without giving them back (`turbomode_dagster.pool_slots` covers killed runs with no daemon).
+ended without giving them back (`turbomode_dagster.orchestration.pool_slots` covers killed runs with no daemon).
 Telemetry is off.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from turbomode_dagster.config import Settings, dagster_home_env
-from turbomode_dagster.retries import TASK_TAG
+from turbomode_dagster.orchestration.retries import TASK_TAG
 
 SHIPPED_INSTANCE_YAML = Path(__file__).resolve().parent / "dagster.yaml"
 # The daemon gives back pool slots of runs that ended without freeing them, this long after they end.

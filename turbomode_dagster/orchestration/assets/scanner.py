@@ -11,11 +11,11 @@ import pandas as pd
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.metadata import preview_table
 from turbomode_dagster.models.registry import load_ensemble
-from turbomode_dagster.partitions import trading_days
-from turbomode_dagster.resources import TurboModeHome
-from turbomode_dagster.retries import retry_policy_for
+from turbomode_dagster.orchestration.metadata import preview_table
+from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.resources import TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.scanner import scan_session
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 

@@ -11,7 +11,7 @@ import json
 
 import dagster as dg
 
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.storage.drift_log import DriftLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 

@@ -9,9 +9,9 @@ import pandas as pd
 
 from turbomode_dagster.config import Settings
 from turbomode_dagster.features import compute_features, make_labels, training_samples
-from turbomode_dagster.metadata import preview_table
-from turbomode_dagster.partitions import trading_days
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.orchestration.metadata import preview_table
+from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.resources import TurboModeHome
 
 GROUP = "features"
 MARKET_DATA = [dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")]

@@ -8,7 +8,7 @@ import dagster as dg
 
 from turbomode_dagster.config import Settings, load_settings, settings, turbomode_home
 from turbomode_dagster.features.history import MarketHistory, load_history
-from turbomode_dagster.pool_slots import free_slots_of_dead_runs
+from turbomode_dagster.orchestration.pool_slots import free_slots_of_dead_runs
 from turbomode_dagster.storage.market_db import MarketDataReader, MarketDBWriter, market_db_path
 
 

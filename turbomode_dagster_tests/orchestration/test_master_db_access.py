@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from turbomode_dagster.definitions import build_definitions
-from turbomode_dagster.resources import TurboModeHome
+from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.storage.market_db import MarketDBWriter, market_db_path
 from turbomode_dagster.storage.sqlite import connect_read_write
 from turbomode_dagster_tests.master_db_guard import MasterDBWriteRefused, master_db_untouched

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from turbomode_dagster import calendar
-from turbomode_dagster.assets.market_data import build_market_data_assets
 from turbomode_dagster.config import TaskId, load_settings
-from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
-from turbomode_dagster.retries import retry_policy_for
+from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
+from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.storage.market_db import MarketDBWriter
 from turbomode_dagster_tests.conftest import DAY, HISTORY_START, SMALL_PATCHES, UNIVERSE, FakeSource, read_table

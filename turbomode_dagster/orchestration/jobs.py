@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from turbomode_dagster.assets.backtests import GROUP as BACKTESTS
-from turbomode_dagster.assets.drift import GROUP as DRIFT
-from turbomode_dagster.assets.features import GROUP as FEATURES
-from turbomode_dagster.assets.market_data import GROUP as MARKET_DATA
-from turbomode_dagster.assets.models import GROUP as MODELS
-from turbomode_dagster.assets.scanner import GROUP as SCANNER
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.retries import run_tags_for
+from turbomode_dagster.orchestration.assets.backtests import GROUP as BACKTESTS
+from turbomode_dagster.orchestration.assets.drift import GROUP as DRIFT
+from turbomode_dagster.orchestration.assets.features import GROUP as FEATURES
+from turbomode_dagster.orchestration.assets.market_data import GROUP as MARKET_DATA
+from turbomode_dagster.orchestration.assets.models import GROUP as MODELS
+from turbomode_dagster.orchestration.assets.scanner import GROUP as SCANNER
+from turbomode_dagster.orchestration.retries import run_tags_for
 
 # Which asset groups each partitioned task materialises for its session (tag dagster/partition).
 TASK_GROUPS: dict[TaskId, tuple[str, ...]] = {

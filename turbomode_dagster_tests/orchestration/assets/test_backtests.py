@@ -16,17 +16,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from turbomode_dagster.assets.backtests import build_backtest_assets
-from turbomode_dagster.assets.drift import build_drift_assets
-from turbomode_dagster.assets.features import build_feature_assets
-from turbomode_dagster.assets.market_data import build_market_data_assets
-from turbomode_dagster.assets.models import build_model_assets
 from turbomode_dagster.config import load_settings
-from turbomode_dagster.resources import MasterDBWriteAccess, TurboModeHome
+from turbomode_dagster.orchestration.assets.backtests import build_backtest_assets
+from turbomode_dagster.orchestration.assets.drift import build_drift_assets
+from turbomode_dagster.orchestration.assets.features import build_feature_assets
+from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
+from turbomode_dagster.orchestration.assets.models import build_model_assets
+from turbomode_dagster.orchestration.io_managers import ParquetIOManager
+from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
 from turbomode_dagster.storage.market_db import market_db_path
-from turbomode_dagster.storage.parquet_io import ParquetIOManager
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 from turbomode_dagster_tests.conftest import dump_tables, write_config
 from turbomode_dagster_tests.master_db_guard import master_db_untouched

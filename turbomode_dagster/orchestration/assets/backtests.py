@@ -12,10 +12,10 @@ import pandas as pd
 from turbomode_dagster.backtest.chart import equity_png
 from turbomode_dagster.backtest.report import ENSEMBLE, GROSS, NET, BacktestReport, params_from_settings, run_backtest
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.metadata import png_markdown, preview_table
-from turbomode_dagster.partitions import trading_days
-from turbomode_dagster.resources import TurboModeHome
-from turbomode_dagster.retries import retry_policy_for
+from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
+from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.resources import TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 GROUP = "backtests"
