@@ -41,6 +41,9 @@ SOURCE_NAMES = ("ibkr", "yahoo", "csv", "sample")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_FILE_BYTES = 4 * 1024 * 1024  # the shipped file is 9 KB; 3,000 symbols add about 30 KB
 MAX_DEPTH = 16  # the shipped file nests 5 levels (models.learners[i].params.<key>)
+# Deeper than this is refused by a scan before decoding (with line and column); between MAX_DEPTH and this,
+# the decoded document is refused with the path where it nests too deeply.
+DECODE_DEPTH = 600
 MAX_INT_DIGITS = 100  # far beyond every bound (the largest is 2**32), far below int()'s 4,300-digit limit
 
 
@@ -530,6 +533,13 @@ def decode_document(data: bytes, source: str) -> object:
         raise ConfigError(
             source, [f"line {line} column {column}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"]
         ) from None
+    deep = _first_offset_nested_beyond(text, DECODE_DEPTH)
+    if deep is not None:
+        line, column = _line_column(data, len(text[:deep].encode("utf-8")))
+        raise ConfigError(
+            source, [f"line {line} column {column}: the document nests deeper than {DECODE_DEPTH} levels here "
+                     f"(a config nests at most {MAX_DEPTH})"]
+        )  # fmt: skip
     try:
         raw = json.loads(
             text,
@@ -548,6 +558,27 @@ def decode_document(data: bytes, source: str) -> object:
     if problems:
         raise ConfigError(source, problems)
     return raw
+
+
+def _first_offset_nested_beyond(text: str, limit: int) -> int | None:
+    """Offset of the first bracket opened beyond `limit` levels (outside strings), or None.
+
+    Checked before decoding so the recursive decoder never runs near Python's recursion limit, where an
+    unrelated callback (a garbage-collection hook) can fail and print a traceback of its own.
+    """
+    depth = 0
+    for match in _BRACKET_OR_STRING.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif token in "]}":
+            depth -= 1
+    return None
+
+
+_BRACKET_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def _line_column(data: bytes, offset: int) -> tuple[int, int]:

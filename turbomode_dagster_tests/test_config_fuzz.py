@@ -219,3 +219,26 @@ def test_any_byte_edit_is_accepted_or_rejected_never_raised(data: st.DataObject)
         offset = data.draw(st.integers(0, len(text) - 1))
         text[offset : offset + data.draw(st.integers(0, 3))] = data.draw(st.binary(min_size=0, max_size=3))
     assert_accepted_or_rejected(bytes(text))
+
+
+def test_nesting_far_beyond_the_decoder_is_refused_by_line_before_decoding(monkeypatch) -> None:
+    """A document nested deeper than DECODE_DEPTH never reaches json.loads (so never its recursion limit)."""
+    from turbomode_dagster import config
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("json.loads was called on a document nested beyond DECODE_DEPTH")
+
+    monkeypatch.setattr(config.json, "loads", no_decode)
+    text = '{"version": "1.0", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    (problem,) = assert_rejected(text.encode(), None)
+    assert problem.startswith(
+        "line 1 column 624: "
+    )  # the bracket that opens level 601 and "nests deeper than 600 levels" in problem
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    from turbomode_dagster.config import DECODE_DEPTH, _first_offset_nested_beyond
+
+    quoted = json.dumps("[" * (DECODE_DEPTH + 5) + '\\"{')
+    assert _first_offset_nested_beyond("[" + quoted + "]", DECODE_DEPTH) is None
+    assert _first_offset_nested_beyond("[" * (DECODE_DEPTH + 1), DECODE_DEPTH) == DECODE_DEPTH
