@@ -35,7 +35,8 @@ setup(
     extras_require={
         "ibkr": ["ib_insync>=0.9.86"],
         "ib_async": ["ib_async>=1.0"],
-        "gpu": ["cudf-cu12>=24.10"],
+        # cudf-cu12 26.8 and later require pandas 3; 26.6 is the last line that accepts pandas < 2.4.
+        "gpu": ["cudf-cu12>=24.10,<26.8"],
         # vectorbt is the backtest engine's parity reference and benchmark rival only; 1.0.0 imports
         # with the project's pandas only beside plotly < 6. empyrical checks the metric formulas.
         "test": [
