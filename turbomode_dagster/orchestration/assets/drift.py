@@ -13,8 +13,8 @@ import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.drift.baseline import DriftBaseline
-from turbomode_dagster.drift.chart import drift_png, severity
-from turbomode_dagster.drift.report import flag_reason, monitoring_rows
+from turbomode_dagster.drift.chart import drift_png
+from turbomode_dagster.drift.report import flag_reason, monitoring_rows, severity
 from turbomode_dagster.drift.rule import FlagRule
 from turbomode_dagster.drift.session import SessionDrift, evaluate_sessions
 from turbomode_dagster.features import compute_features, make_labels
