@@ -32,12 +32,6 @@ HISTORY_SESSIONS = 20  # sessions of the drift log drawn in the heatmap
 TABLE_COLUMNS = ["feature", "kind", "status", "psi", "kl_divergence", "ks_statistic", "ks_pvalue", "threshold"]
 
 
-def flag_rule(settings: Settings) -> FlagRule:
-    """The flag rule from the config's drift section."""
-    drift = settings.drift
-    return FlagRule(drift.persistence, drift.feature_share, drift.min_matured_sessions, drift.ic_drop_t)
-
-
 def build_drift_assets(settings: Settings) -> dg.AssetsDefinition:
     """drift_report over session partitions."""
 
@@ -101,7 +95,7 @@ def _evaluate(
             labels,
             lambda rows: predict(ensemble, rows),
             [day],
-            flag_rule(cfg),
+            FlagRule.from_config(cfg.drift),
             cfg.labels.horizon,
             cfg.drift.performance_sessions,
         )
@@ -130,6 +124,7 @@ def _metadata(
         "flag_raised": dg.MetadataValue.bool(flag is not None),
         "decision": dg.MetadataValue.md(_decision_text(result, flag)),
         "worst_severity": dg.MetadataValue.float(float(severity(rows).max())),
+        "dispersion_ratio": dg.MetadataValue.float(float(decision.volatility["dispersion_ratio"])),
         "matured_rank_ic": dg.MetadataValue.float(float(performance.get("rank_ic", float("nan")))),
         "matured_sessions": dg.MetadataValue.int(int(performance.get("n_dates", 0))),
         "class_mix_change": dg.MetadataValue.json({k: round(v, 4) for k, v in result.class_mix_change.items()}),
@@ -143,5 +138,9 @@ def _metadata(
 def _decision_text(result: SessionDrift, flag: RetrainFlag | None) -> str:
     decision = result.decision
     if flag is None:
-        return f"**No retraining flag.** {decision.share_alerting:.0%} of features on alert; no rule fired."
+        ratio, level = decision.volatility["dispersion_ratio"], decision.volatility["dispersion_level"]
+        return (
+            f"**No retraining flag.** {decision.share_alerting:.0%} of features on alert; return dispersion "
+            f"x{ratio:.2f} against the sessions before (level x{level:.2f}); no rule fired."
+        )
     return f"**Retraining flag `{flag.flag_id}` ({flag.status}).** " + "; ".join(decision.reasons)
