@@ -43,8 +43,8 @@ def build_drift_assets(settings: Settings) -> dg.AssetsDefinition:
         retry_policy=retry_policy_for(settings.task(TaskId.DRIFT_MONITOR)),
         description="Drift of the session's last windows against the champion's training baseline: PSI, KL "
         "divergence and KS per feature and for p_buy/p_sell, alert levels calibrated on the training window, "
-        "persistence, matured performance, and the retraining flag; tables drift_monitoring and "
-        "retrain_flags in TurboMode.db.",
+        "persistence, the volatility-regime check (cross-sectional return dispersion), matured performance, and "
+        "the retraining flag; tables drift_monitoring and retrain_flags in TurboMode.db.",
     )
     def drift_report(context: dg.AssetExecutionContext, turbomode: TurboModeHome) -> dg.MaterializeResult:
         cfg = turbomode.settings()
