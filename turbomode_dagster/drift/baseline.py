@@ -1,9 +1,10 @@
 """The drift baseline stored with a model version: what its training window looked like.
 
 Per feature and per prediction column (the ensemble's out-of-fold p_buy and p_sell): reference
-quantile edges and counts, a seeded sample of values for KS, and calibrated alert levels; plus the
-out-of-fold class mix (mean probability per class) and out-of-sample skill (rank IC with its
-Newey-West standard error, log loss), which matured predictions are later held against.
+quantile edges and counts, a seeded sample of values for KS, and calibrated alert levels; the level of
+the volatility-regime check (see `volatility`); plus the out-of-fold class mix (mean probability per
+class) and out-of-sample skill (rank IC with its Newey-West standard error, log loss), which matured
+predictions are later held against.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from turbomode_dagster.drift.binning import bin_counts, quantile_edges
 from turbomode_dagster.drift.calibration import FLOORS, Thresholds, calibrate
+from turbomode_dagster.drift.volatility import VolatilityReference, calibrate_volatility, session_dispersion
 from turbomode_dagster.models import PROBA_COLUMNS
 
 SAMPLE_SIZE = 5_000
@@ -26,7 +28,7 @@ PRICE_UNIT_FEATURES = frozenset(
     {"macd", "macd_signal", "macd_hist", "atr_14", "bb_upper_20", "bb_middle_20", "bb_lower_20"}
 )
 PREDICTION_COLUMNS = ("p_buy", "p_sell")
-FORMAT = 1
+FORMAT = 2  # 2: the volatility-regime check
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class DriftBaseline:
     features: dict[str, Reference]
     predictions: dict[str, Reference]
     class_mix: dict[str, float]
+    volatility: VolatilityReference
     skill: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -76,6 +79,7 @@ class DriftBaseline:
             features={k: Reference.from_dict(v) for k, v in raw["features"].items()},
             predictions={k: Reference.from_dict(v) for k, v in raw["predictions"].items()},
             class_mix=raw["class_mix"],
+            volatility=VolatilityReference(**raw["volatility"]),
             skill=raw["skill"],
         )
 
@@ -113,7 +117,7 @@ def build_baseline(
     window_sessions: int,
     seed: int,
 ) -> DriftBaseline:
-    """The baseline of a model trained on `features` (with a `date` column) and scored out of fold."""
+    """The baseline of a model trained on `features` (with `date`, `symbol` and `ret_1d`) and scored out of fold."""
     session = _session_numbers(features["date"])
     oof_session = _session_numbers(oof_ensemble["date"])
     dates = pd.to_datetime(features["date"])
@@ -130,6 +134,7 @@ def build_baseline(
             for column in PREDICTION_COLUMNS
         },
         class_mix={column: float(oof_ensemble[column].mean()) for column in PROBA_COLUMNS},
+        volatility=calibrate_volatility(session_dispersion(features)),
         skill={key: float(value) for key, value in skill.items()},
     )
 

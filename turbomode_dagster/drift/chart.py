@@ -15,19 +15,11 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from turbomode_dagster.drift.report import severity
+
 STATUS_COLOURS = {"ok": "tab:green", "warn": "tab:orange", "alert": "tab:red"}
 SHOWN = 20
 DPI = 80
-
-
-def severity(frame: pd.DataFrame) -> pd.Series:
-    """Each row's worst statistic as a multiple of its level: max(PSI/level, KL/level, KS/level)."""
-    ratios = [
-        frame["psi"] / frame["threshold"],
-        frame["kl_divergence"] / frame["kl_threshold"],
-        frame["ks_statistic"] / frame["ks_threshold"],
-    ]
-    return pd.concat(ratios, axis=1).max(axis=1, skipna=True)
 
 
 def drift_png(today: pd.DataFrame, history: pd.DataFrame, title: str) -> bytes:

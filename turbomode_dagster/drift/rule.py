@@ -8,6 +8,8 @@ A retraining flag is raised when any of these holds:
   training window broadly, not in one family of columns: the momentum family alone, about a quarter
   of the features, moves together with every strong market trend and must not trip it);
 - a prediction column (p_buy, p_sell) is on alert (the model's outputs moved);
+- the volatility-regime check (`volatility`) is exceeded on each of the last `persistence` sessions
+  (the cross-sectional dispersion of returns jumped or fell beyond anything the training window did);
 - matured performance dropped: at least `min_matured_sessions` matured sessions and a rank-IC drop of
   more than `ic_drop_t` standard errors below the out-of-sample IC.
 """
@@ -21,25 +23,34 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from turbomode_dagster.config import Drift
+
 
 @dataclass(frozen=True)
 class FlagRule:
-    """The thresholds of the flag decision (config section `drift`)."""
+    """The thresholds of the flag decision; their defaults live in one place, the config section `drift`."""
 
-    persistence: int = 3
-    feature_share: float = 0.35
-    min_matured_sessions: int = 20
-    ic_drop_t: float = 3.0
+    persistence: int
+    feature_share: float
+    min_matured_sessions: int
+    ic_drop_t: float
+
+    @classmethod
+    def from_config(cls, drift: Drift) -> FlagRule:
+        """The rule of a config's `drift` section."""
+        return cls(drift.persistence, drift.feature_share, drift.min_matured_sessions, drift.ic_drop_t)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether to flag, why (with the numbers), and each column's status."""
+    """Whether to flag, why (with the numbers), each column's status, the session's volatility check and
+    the matured-performance figures."""
 
     flag: bool
     reasons: list[str]
     statuses: pd.DataFrame
     share_alerting: float
+    volatility: dict[str, float] = field(default_factory=dict)
     performance: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -58,8 +69,14 @@ def statuses(windows: Sequence[pd.DataFrame], persistence: int) -> pd.DataFrame:
     return latest
 
 
-def decide(windows: Sequence[pd.DataFrame], performance: dict[str, float], rule: FlagRule = FlagRule()) -> Decision:
-    """Apply the flag rule to the last windows' statistics and the matured-performance figures."""
+def decide(
+    windows: Sequence[pd.DataFrame],
+    volatility: Sequence[dict[str, float]],
+    performance: dict[str, float],
+    rule: FlagRule,
+) -> Decision:
+    """Apply the flag rule to the last windows' statistics, the volatility checks of the same sessions
+    (oldest first) and the matured-performance figures."""
     table = statuses(windows, rule.persistence)
     counted = table[table["kind"] == "feature"]
     share = float((counted["status"] == "alert").mean()) if len(counted) else 0.0
@@ -70,10 +87,17 @@ def decide(windows: Sequence[pd.DataFrame], performance: dict[str, float], rule:
     predictions = table[(table["kind"] == "prediction") & (table["status"] == "alert")]
     for row in predictions.itertuples(index=False):
         reasons.append(f"prediction {row.column} on alert: PSI {row.psi:.3f} (level {row.psi_threshold:.3f})")
+    latest = volatility[-1]
+    recent = volatility[-rule.persistence :]
+    if len(recent) == rule.persistence and all(check["exceeded"] for check in recent):
+        reasons.append(
+            f"volatility regime: return dispersion x{latest['dispersion_ratio']:.2f} against the sessions before, "
+            f"beyond x{latest['dispersion_level']:.2f} (or its inverse) on {rule.persistence} sessions running"
+        )
     t = performance.get("ic_drop_t", math.nan)
     if performance.get("n_dates", 0) >= rule.min_matured_sessions and t < -rule.ic_drop_t:
         reasons.append(
             f"matured rank IC {performance['rank_ic']:.3f} over {performance['n_dates']:.0f} sessions vs "
             f"out-of-sample {performance['oos_rank_ic']:.3f}: {t:.1f} standard errors (rule: < -{rule.ic_drop_t:g})"
         )
-    return Decision(bool(reasons), reasons, table, share, performance)
+    return Decision(bool(reasons), reasons, table, share, dict(latest), performance)

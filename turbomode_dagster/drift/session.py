@@ -1,4 +1,5 @@
-"""One session's drift check: the last windows against the champion's baseline, plus matured performance.
+"""One session's drift check: the last windows against the champion's baseline, the volatility-regime
+check, and matured performance.
 
 Everything the decision needs is recomputed from the session's features, so a session can be checked
 by hand at any time, whether or not training ran that night, and a rerun gives the same answer.
@@ -16,6 +17,7 @@ from turbomode_dagster.drift.baseline import DriftBaseline
 from turbomode_dagster.drift.monitor import window_sessions, window_statistics
 from turbomode_dagster.drift.performance import ic_drop_t, matured_skill
 from turbomode_dagster.drift.rule import Decision, FlagRule, decide
+from turbomode_dagster.drift.volatility import session_dispersion, volatility_check
 from turbomode_dagster.models import PROBA_COLUMNS
 
 Predict = Callable[[pd.DataFrame], pd.DataFrame]
@@ -72,12 +74,27 @@ def evaluate_sessions(
         in_window = scored[scored["date"].isin(pd.to_datetime(span))]
         windows[end] = window_statistics(baseline, in_window, in_window)
         mixes[end] = {c: float(in_window[c].mean() - baseline.class_mix[c]) for c in PROBA_COLUMNS}
+    volatility = _volatility_checks(baseline, features, dates, sessions, list(spans))
     results = []
     for day in days:
         performance = _performance(baseline, scored_truth, matured[day], horizon)
         recent = [windows[end] for end in ends[day]]
-        results.append(SessionDrift(day, decide(recent, performance, rule), recent, mixes[day]))
+        checks = [volatility[end] for end in ends[day]]
+        results.append(SessionDrift(day, decide(recent, checks, performance, rule), recent, mixes[day]))
     return results
+
+
+def _volatility_checks(
+    baseline: DriftBaseline, features: pd.DataFrame, dates: pd.Series, sessions: list[str], ends: list[str]
+) -> dict[str, dict[str, float]]:
+    """The volatility-regime check at each of `ends`, from the dispersion of the sessions it reads."""
+    reach = baseline.volatility.sessions
+    read = set()
+    for end in ends:
+        position = sessions.index(end)
+        read.update(sessions[max(position + 1 - reach, 0) : position + 1])
+    dispersion = session_dispersion(features[dates.isin(pd.to_datetime(sorted(read)))])
+    return {end: volatility_check(baseline.volatility, dispersion, pd.Timestamp(end)) for end in ends}
 
 
 def _matured_sessions(sessions: list[str], day: str, trained_until: str, horizon: int) -> list[str]:

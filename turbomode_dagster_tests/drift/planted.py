@@ -1,8 +1,9 @@
 """Planted regimes on the sample market for the drift tests: one trained champion, features under shifts.
 
-The default 83-symbol universe, seed 7, planted effect 0.3 (the shipped market). The champion is a
-small XGBoost stack trained walk-forward on 2014-06..2019-06, its baseline built as training builds
-it; monitoring starts in July 2019. Markets are built once per test session (lru_cache).
+The default 83-symbol universe, planted effect 0.3, seed 7 (the shipped market) unless a test asks for
+another seed. Each seed's champion is a small XGBoost stack trained walk-forward on 2014-06..2019-06,
+its baseline built as training builds it; monitoring starts in July 2019. Markets and champions are
+built once per test session (lru_cache).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from turbomode_dagster.config import Drift
 from turbomode_dagster.drift.baseline import DriftBaseline, build_baseline, monitored_features
 from turbomode_dagster.drift.rule import FlagRule
 from turbomode_dagster.drift.session import SessionDrift, evaluate_sessions
@@ -51,9 +53,12 @@ class Champion:
     baseline: DriftBaseline
 
 
-@lru_cache(maxsize=4)
-def market(shift: RegimeShift | None = None) -> Market:
-    batch = SampleSource(seed=7, planted_effect=0.3, regime_shift=shift).fetch(SYMBOLS, FIRST, LAST)
+SEED = 7
+
+
+@lru_cache(maxsize=8)
+def market(shift: RegimeShift | None = None, seed: int = SEED) -> Market:
+    batch = SampleSource(seed=seed, planted_effect=0.3, regime_shift=shift).fetch(SYMBOLS, FIRST, LAST)
     bars = adjusted_bars(batch.bars, batch.splits, batch.dividends)
     bars["date"] = pd.to_datetime(bars["date"])
     columns = ["symbol", "date", "open", "high", "low", "close", "volume", "close_raw"]
@@ -63,10 +68,10 @@ def market(shift: RegimeShift | None = None) -> Market:
     return Market(features, make_labels(bars[columns], HORIZON))
 
 
-@lru_cache(maxsize=1)
-def champion() -> Champion:
+@lru_cache(maxsize=2)
+def champion(seed: int = SEED) -> Champion:
     """Trained on the unshifted market's training window; baseline as the training asset stores it."""
-    stationary = market()
+    stationary = market(None, seed)
     dates = stationary.features["date"]
     window = stationary.features[(dates >= TRAINING[0]) & (dates <= TRAINING[1])]
     samples = training_samples(window, stationary.labels)
@@ -77,16 +82,18 @@ def champion() -> Champion:
     return Champion(result.ensemble, baseline)
 
 
-def drift(shift: RegimeShift | None, days: list[str], rule: FlagRule | None = None) -> list[SessionDrift]:
-    """The champion's drift decisions on `days` of the market under `shift`."""
-    world, model = market(shift), champion()
+def drift(
+    shift: RegimeShift | None, days: list[str], rule: FlagRule | None = None, seed: int = SEED
+) -> list[SessionDrift]:
+    """The champion's drift decisions on `days` of the market of `seed` under `shift`."""
+    world, model = market(shift, seed), champion(seed)
     return evaluate_sessions(
         model.baseline,
         world.features,
         world.labels,
         lambda rows: predict(model.ensemble, rows),
         days,
-        rule or FlagRule(),
+        rule or FlagRule.from_config(Drift()),
         HORIZON,
         PERFORMANCE_SESSIONS,
     )

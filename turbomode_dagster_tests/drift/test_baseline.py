@@ -10,6 +10,7 @@ from turbomode_dagster import calendar
 from turbomode_dagster.drift.baseline import DriftBaseline, build_baseline, monitored_features, reference_of
 from turbomode_dagster.drift.calibration import FLOORS, window_ends
 from turbomode_dagster.drift.monitor import compare
+from turbomode_dagster.drift.volatility import calibrate_volatility, session_dispersion
 
 
 def _panel(n_symbols: int, sessions: list[str], vol: np.ndarray, seed: int) -> pd.DataFrame:
@@ -50,13 +51,15 @@ def test_calibration_windows_are_evenly_spread_and_bounded() -> None:
 
 
 def test_the_baseline_survives_a_json_round_trip_byte_for_byte() -> None:
-    frame = _panel(10, SESSIONS[:300], np.ones(300), seed=3).assign(y=lambda f: f["x"].where(f["x"] > 0))
+    frame = _panel(12, SESSIONS[:300], np.ones(300), seed=3).assign(y=lambda f: f["x"].where(f["x"] > 0))
+    frame["ret_1d"] = 0.01 * frame["x"]
     oof = frame.assign(p_sell=0.1, p_hold=0.8, p_buy=0.1 + 0.01 * np.tanh(frame["x"]))
     baseline = build_baseline("tm-x", frame, ["x", "y"], oof, {"rank_ic": 0.1, "rank_ic_se": 0.02}, 20, seed=0)
     text = baseline.to_json()
     assert DriftBaseline.from_json(text) == baseline and DriftBaseline.from_json(text).to_json() == text
     assert baseline.period == (SESSIONS[0], SESSIONS[299])
     assert baseline.class_mix["p_hold"] == pytest.approx(0.8)
+    assert baseline.volatility == calibrate_volatility(session_dispersion(frame))
     assert build_baseline("tm-x", frame, ["x", "y"], oof, {"rank_ic": 0.1}, 20, seed=0).features == baseline.features
 
 
@@ -70,3 +73,5 @@ def test_price_unit_features_are_not_monitored() -> None:
 def test_an_unknown_baseline_format_says_to_retrain() -> None:
     with pytest.raises(ValueError, match="retrain"):
         DriftBaseline.from_json('{"format": 99}')
+    with pytest.raises(ValueError, match="retrain"):
+        DriftBaseline.from_json('{"format": 1}')  # stored before the volatility-regime check existed

@@ -13,8 +13,8 @@ import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.drift.baseline import DriftBaseline
-from turbomode_dagster.drift.chart import drift_png, severity
-from turbomode_dagster.drift.report import flag_reason, monitoring_rows
+from turbomode_dagster.drift.chart import drift_png
+from turbomode_dagster.drift.report import flag_reason, monitoring_rows, severity
 from turbomode_dagster.drift.rule import FlagRule
 from turbomode_dagster.drift.session import SessionDrift, evaluate_sessions
 from turbomode_dagster.features import compute_features, make_labels
@@ -32,12 +32,6 @@ HISTORY_SESSIONS = 20  # sessions of the drift log drawn in the heatmap
 TABLE_COLUMNS = ["feature", "kind", "status", "psi", "kl_divergence", "ks_statistic", "ks_pvalue", "threshold"]
 
 
-def flag_rule(settings: Settings) -> FlagRule:
-    """The flag rule from the config's drift section."""
-    drift = settings.drift
-    return FlagRule(drift.persistence, drift.feature_share, drift.min_matured_sessions, drift.ic_drop_t)
-
-
 def build_drift_assets(settings: Settings) -> dg.AssetsDefinition:
     """drift_report over session partitions."""
 
@@ -49,8 +43,8 @@ def build_drift_assets(settings: Settings) -> dg.AssetsDefinition:
         retry_policy=retry_policy_for(settings.task(TaskId.DRIFT_MONITOR)),
         description="Drift of the session's last windows against the champion's training baseline: PSI, KL "
         "divergence and KS per feature and for p_buy/p_sell, alert levels calibrated on the training window, "
-        "persistence, matured performance, and the retraining flag; tables drift_monitoring and "
-        "retrain_flags in TurboMode.db.",
+        "persistence, the volatility-regime check (cross-sectional return dispersion), matured performance, and "
+        "the retraining flag; tables drift_monitoring and retrain_flags in TurboMode.db.",
     )
     def drift_report(context: dg.AssetExecutionContext, turbomode: TurboModeHome) -> dg.MaterializeResult:
         cfg = turbomode.settings()
@@ -101,7 +95,7 @@ def _evaluate(
             labels,
             lambda rows: predict(ensemble, rows),
             [day],
-            flag_rule(cfg),
+            FlagRule.from_config(cfg.drift),
             cfg.labels.horizon,
             cfg.drift.performance_sessions,
         )
@@ -130,6 +124,7 @@ def _metadata(
         "flag_raised": dg.MetadataValue.bool(flag is not None),
         "decision": dg.MetadataValue.md(_decision_text(result, flag)),
         "worst_severity": dg.MetadataValue.float(float(severity(rows).max())),
+        "dispersion_ratio": dg.MetadataValue.float(float(decision.volatility["dispersion_ratio"])),
         "matured_rank_ic": dg.MetadataValue.float(float(performance.get("rank_ic", float("nan")))),
         "matured_sessions": dg.MetadataValue.int(int(performance.get("n_dates", 0))),
         "class_mix_change": dg.MetadataValue.json({k: round(v, 4) for k, v in result.class_mix_change.items()}),
@@ -143,5 +138,9 @@ def _metadata(
 def _decision_text(result: SessionDrift, flag: RetrainFlag | None) -> str:
     decision = result.decision
     if flag is None:
-        return f"**No retraining flag.** {decision.share_alerting:.0%} of features on alert; no rule fired."
+        ratio, level = decision.volatility["dispersion_ratio"], decision.volatility["dispersion_level"]
+        return (
+            f"**No retraining flag.** {decision.share_alerting:.0%} of features on alert; return dispersion "
+            f"x{ratio:.2f} against the sessions before (level x{level:.2f}); no rule fired."
+        )
     return f"**Retraining flag `{flag.flag_id}` ({flag.status}).** " + "; ".join(decision.reasons)
