@@ -9,11 +9,12 @@ HOLD = "HOLD"
 PREVIEW_COLUMNS = ["symbol", "signal", "confidence", "top_features"]
 
 
-def signal_preview(signals: pd.DataFrame, limit: int) -> pd.DataFrame:
-    """symbol, signal, confidence, top_features (as text): the actionable BUY and SELL rows by confidence,
-    highest first, then HOLD by confidence; at most `limit` rows, ties broken by symbol."""
+def signal_preview(signals: pd.DataFrame, limit: int, features: int = 3) -> pd.DataFrame:
+    """symbol, signal, confidence, top_features (the first `features`, as text): the actionable BUY and SELL
+    rows by confidence, highest first, then HOLD by confidence; at most `limit` rows, ties broken by symbol."""
     shown = signals.assign(
-        top_features=signals["top_features"].map(features_text),
+        top_features=signals["top_features"].map(lambda top: features_text(top[:features])),
+        confidence=signals["confidence"].round(3),
         actionable=(signals["signal"] != HOLD).astype(int),
     )
     shown = shown.sort_values(["actionable", "confidence", "symbol"], ascending=[False, False, True], kind="mergesort")

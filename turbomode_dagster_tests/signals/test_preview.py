@@ -39,6 +39,13 @@ def test_the_limit_keeps_the_actionable_rows() -> None:
     assert list(preview["symbol"][:2]) == ["AAPL", "XOM"]
 
 
+def test_the_preview_keeps_the_first_features_and_three_decimals() -> None:
+    top = [{"feature": f"f{i}", "contribution": 0.1 * i} for i in range(5)]
+    frame = pd.DataFrame([{"symbol": "AAPL", "signal": "BUY", "confidence": 0.61234, "top_features": top}])
+    (row,) = signal_preview(frame, limit=5, features=2).to_dict("records")
+    assert (row["confidence"], row["top_features"]) == (0.612, "f0 +0.000, f1 +0.100")
+
+
 def test_counts_name_every_class_even_when_absent() -> None:
     assert signal_counts(signals([("AAPL", "BUY", 0.6), ("MSFT", "BUY", 0.5)])) == {"BUY": 2, "SELL": 0, "HOLD": 0}
 

@@ -142,15 +142,14 @@ def _metadata(
     ensemble = result.metrics.loc[ENSEMBLE]
     top = ensemble_top_features(importance, SHAP_TOP)
     by_learner = learner_top_features(importance)
-    shap = {
-        "shap_by_class": preview_table(top, len(top)),
-        "shap_by_learner": preview_table(by_learner, len(by_learner)),
-    }
+    shap: dict[str, object] = {}
     if not top.empty:
         shap["shap_picture"] = png_markdown(
             shap_png(top, f"{record.model_version}: top features per class, mean over base learners"),
             "SHAP bars per class",
         )
+    shap["shap_by_class"] = preview_table(top, len(top))
+    shap["shap_by_learner"] = preview_table(by_learner, len(by_learner))
     return {
         "model_version": record.model_version,
         "status": record.status,
