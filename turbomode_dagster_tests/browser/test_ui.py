@@ -1,8 +1,8 @@
 """The Dagster UI as a new user sees it after a small nightly, in Debian's chromium driven by Playwright.
 
-One night for the module: `dagster-webserver` on 127.0.0.1 and a free port in its own process group
-(killed as a group at the end, even when a test fails), and meanwhile, into a temporary home, ingestion
-of the session before (so the Plots tab has two points to join), then `turbomode nightly` on six symbols. The webserver
+One night for the module, into a temporary home: ingestion of the session before (so the Plots tab has
+two points to join), then `turbomode nightly` on six symbols while `dagster-webserver` starts on
+127.0.0.1 and a free port in its own process group (killed as a group at the end, even when a test fails). The webserver
 alone, not `dagster dev`: the pages checked read the instance, and the daemon that `dagster dev` adds
 would start the schedules and sensors (on by default) and could launch runs mid-test. Each test opens
 one page and saves a screenshot of it in its tmp_path. Skipped, with the reason, only where
@@ -97,9 +97,13 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
     (dagster_home / "dagster.yaml").write_text(instance_yaml(load_settings(config)))
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(TURBOMODE_HOME=str(home), DAGSTER_HOME=str(dagster_home), TURBOMODE_CONFIG=str(config))
+    log = root / "night.log"
+    select = ["--select", MARKET_DATA, "--partition", PREVIOUS]
+    # The first run creates the instance's SQLite storage; a webserver started beside it would race it.
+    _run([str(BIN / "dagster"), "asset", "materialize", "-m", "turbomode_dagster.definitions", *select], env, log)
     port = _free_port()
     server_log = root / "webserver.log"
-    with server_log.open("w") as out:  # started first: it loads the code location while the night runs
+    with server_log.open("w") as out:  # it loads the code location while the nightly runs
         server = subprocess.Popen(
             [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)],
             cwd=REPO,  # pyproject.toml's [tool.dagster] names the code location, as for a user
@@ -109,10 +113,6 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
             start_new_session=True,
         )
     try:
-        log = root / "night.log"
-        dagster = str(BIN / "dagster")
-        select = ["--select", MARKET_DATA, "--partition", PREVIOUS]
-        _run([dagster, "asset", "materialize", "-m", "turbomode_dagster.definitions", *select], env, log)
         _run([str(BIN / "turbomode"), "nightly", "--date", DAY, "--sources", "sample"], env, log)
         url = f"http://127.0.0.1:{port}"
         _wait_for_server(url, server, server_log)
@@ -163,7 +163,9 @@ def page(browser, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ob
 
 def metadata_row(page, key: str):
     """The row of the asset page's metadata table whose key cell reads `key`."""
-    return page.locator("tr").filter(has=page.locator("td:first-child", has_text=re.compile(rf"^{key}$"))).first
+    return (
+        page.locator("tr").filter(has=page.locator("td:first-child", has_text=re.compile(rf"^{re.escape(key)}$"))).first
+    )
 
 
 def nested_rows(page, key: str) -> list[list[str]]:
@@ -257,6 +259,12 @@ def test_the_plots_tab_draws_the_ingested_rows_per_partition(night: Night, page)
     assert page.get_by_text("date_range", exact=True).count() == 0, "a text value must not be plotted"
 
 
+def test_the_lineage_shows_every_group(night: Night, page) -> None:
+    page.goto("/asset-groups")
+    for group in ("market_data", "features", "models", "scanner", "backtests", "drift"):
+        sync_api.expect(page.get_by_text(group, exact=True).first).to_be_visible()
+
+
 def test_the_jobs_list_shows_every_task(night: Night, page) -> None:
     page.goto("/jobs")
     for job in ("run_ingestion", "run_orchestrator", "run_overnight_scanner", "run_backtest_generator",
@@ -274,4 +282,6 @@ def test_the_ingestion_jobs_runs_tab_lists_the_nightlys_run(night: Night, page) 
         runs = instance.get_runs(dg.RunsFilter(job_name="run_ingestion", tags={"dagster/partition": DAY}))
     assert runs, "the nightly ran run_ingestion"
     page.goto("/locations/turbomode/jobs/run_ingestion/runs")
-    sync_api.expect(page.get_by_text(runs[0].run_id[:8]).first).to_be_visible(timeout=10_000)
+    listed = page.get_by_text(runs[0].run_id[:8]).first
+    sync_api.expect(listed.or_(page.get_by_text("No runs found"))).to_be_visible()  # the list has loaded
+    assert listed.is_visible(), f"run {runs[0].run_id} of run_ingestion is not on the job's Runs tab"
