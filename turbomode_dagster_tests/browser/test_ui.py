@@ -2,11 +2,11 @@
 
 One night for the module, into a temporary home: ingestion of the session before (so the Plots tab has
 two points to join), then `turbomode nightly` on six symbols while `dagster-webserver` starts on
-127.0.0.1 and a free port in its own process group (killed as a group at the end, even when a test fails). The webserver
-alone, not `dagster dev`: the pages checked read the instance, and the daemon that `dagster dev` adds
-would start the schedules and sensors (on by default) and could launch runs mid-test. Each test opens
-one page and saves a screenshot of it in its tmp_path. Skipped, with the reason, only where
-/usr/bin/chromium or Playwright is missing; `playwright install` is never needed.
+127.0.0.1 and a free port in its own process group (killed as a group at the end, even when a test
+fails). The webserver alone, not `dagster dev`: the pages checked read the instance, and the daemon that
+`dagster dev` adds would start the schedules and sensors (on by default) and could launch runs mid-test.
+Each test opens one page and saves a screenshot of it in its tmp_path. Skipped, with the reason, only
+where /usr/bin/chromium or Playwright is missing; `playwright install` is never needed.
 """
 
 from __future__ import annotations
