@@ -71,22 +71,26 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         history = turbomode.market_history(context.partition_key)
         labels = make_labels(history.bars, cfg.labels.horizon, cfg.labels.sell_threshold, cfg.labels.buy_threshold)
         samples = training_samples(feature_panel, labels)
-        shares = class_shares(samples)
-        context.add_output_metadata(
-            {
-                **_shape(samples),
-                "class_balance": dg.MetadataValue.json({k: round(v, 4) for k, v in shares.items()}),
-                **{f"share_{k.lower()}": dg.MetadataValue.float(v) for k, v in shares.items()},
-                "class_balance_picture": png_markdown(
-                    class_balance_png(samples, f"{context.partition_key}: label shares per month"), "class balance"
-                ),
-                "horizon": dg.MetadataValue.int(cfg.labels.horizon),
-                "unlabelled_rows_left_out": dg.MetadataValue.int(int(labels["label"].isna().sum())),
-            }
-        )
+        context.add_output_metadata(_samples_metadata(samples, labels, cfg.labels.horizon, context.partition_key))
         return samples
 
     return [feature_panel, training_samples_asset]
+
+
+def _samples_metadata(samples: pd.DataFrame, labels: pd.DataFrame, horizon: int, day: str) -> dict[str, object]:
+    """Shape, class shares (numbers the Plots tab trends, and a picture of them per month), left-out rows."""
+    shares = class_shares(samples)
+    metadata = {
+        **_shape(samples),
+        "class_balance": dg.MetadataValue.json({k: round(v, 4) for k, v in shares.items()}),
+        **{f"share_{k.lower()}": dg.MetadataValue.float(v) for k, v in shares.items()},
+        "horizon": dg.MetadataValue.int(horizon),
+        "unlabelled_rows_left_out": dg.MetadataValue.int(int(labels["label"].isna().sum())),
+    }
+    if len(samples):
+        picture = class_balance_png(samples, f"{day}: label shares per month")
+        metadata["class_balance_picture"] = png_markdown(picture, "class balance")
+    return metadata
 
 
 def _shape(frame: pd.DataFrame) -> dict:
