@@ -48,6 +48,7 @@ setup(
             "plotly==5.24.1",
             "empyrical-reloaded==0.7.1",
             "hypothesis==6.170.17",
+            "playwright==1.58.0",  # the browser test drives Debian's /usr/bin/chromium (no `playwright install`)
         ],
     },
     entry_points={"console_scripts": ["turbomode=turbomode_dagster.cli:main"]},

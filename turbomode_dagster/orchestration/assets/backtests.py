@@ -10,7 +10,8 @@ import dagster as dg
 import pandas as pd
 
 from turbomode_dagster.backtest.chart import equity_png
-from turbomode_dagster.backtest.report import ENSEMBLE, GROSS, NET, BacktestReport, params_from_settings, run_backtest
+from turbomode_dagster.backtest.report import ENSEMBLE, GROSS, BacktestReport, params_from_settings, run_backtest
+from turbomode_dagster.backtest.tables import HEADLINE_METRICS, headline_table, strategy_table
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
@@ -20,22 +21,6 @@ from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 GROUP = "backtests"
 TRAINED_ENSEMBLE = dg.AssetKey("trained_ensemble")
-SHOWN_METRICS = [
-    "total_return",
-    "cagr",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "hit_rate",
-    "turnover",
-    "average_exposure",
-    "number_of_trades",
-    "total_fees",
-    "excess_return",
-    "information_ratio",
-    "beta",
-]
 TRENDED = {"sharpe": "net_sharpe", "cagr": "net_cagr", "max_drawdown": "net_max_drawdown"}
 
 
@@ -99,6 +84,9 @@ def _metadata(report: BacktestReport, written: dict[str, int]) -> dict[str, obje
         "period": f"{report.period[0]} .. {report.period[1]}",
         "benchmark": report.benchmark,
         **{k: dg.MetadataValue.float(v) for k, v in trended.items()},
+        "equity_curve": png_markdown(png, "equity curve and drawdown"),
+        "metrics": preview_table(headline_table(report), len(HEADLINE_METRICS)),
+        "strategies": preview_table(strategy_table(report), 2 * len(report.legs)),
         "gross_sharpe": dg.MetadataValue.float(report.metric(ENSEMBLE, "sharpe", basis=GROSS)),
         "benchmark_net_sharpe": dg.MetadataValue.float(report.metric(report.benchmark, "sharpe")),
         "benchmark_net_cagr": dg.MetadataValue.float(report.metric(report.benchmark, "cagr")),
@@ -113,18 +101,5 @@ def _metadata(report: BacktestReport, written: dict[str, int]) -> dict[str, obje
         ),
         "trades": dg.MetadataValue.int(int(report.metric(ENSEMBLE, "number_of_trades"))),
         "fees": dg.MetadataValue.float(report.metric(ENSEMBLE, "total_fees")),
-        "metrics": preview_table(metrics_table(report), 100),
-        "equity_curve": png_markdown(png, "equity curve and drawdown"),
         "rows_written": dg.MetadataValue.json(written),
     }
-
-
-def metrics_table(report: BacktestReport) -> pd.DataFrame:
-    """Strategy x basis rows of the headline metrics (whole period), ensemble first, then learners, benchmarks."""
-    total = report.metrics[(report.metrics["scope"] == "total") & report.metrics["metric"].isin(SHOWN_METRICS)]
-    wide = total.pivot_table(index=["strategy", "basis"], columns="metric", values="value", aggfunc="first")
-    order = {name: i for i, name in enumerate(report.legs)}
-    wide = wide.reset_index().sort_values(
-        ["strategy", "basis"], key=lambda c: c.map(order) if c.name == "strategy" else c.map({NET: 0, GROSS: 1})
-    )
-    return wide[["strategy", "basis", *[m for m in SHOWN_METRICS if m in wide.columns]]]

@@ -29,7 +29,10 @@ from turbomode_dagster.storage.turbomode_db import ModelRecord, TurboModeDB
 
 GROUP = "drift"
 HISTORY_SESSIONS = 20  # sessions of the drift log drawn in the heatmap
-TABLE_COLUMNS = ["feature", "kind", "status", "psi", "kl_divergence", "ks_statistic", "ks_pvalue", "threshold"]
+# Two narrow tables (same rows, most severe first) rather than one the UI clips.
+TABLE_COLUMNS = ["feature", "status", "psi", "threshold"]
+TEST_COLUMNS = {"feature": "feature", "kl_divergence": "kl", "ks_statistic": "ks", "ks_pvalue": "ks_pvalue"}
+DIGITS = 4
 
 
 def build_drift_assets(settings: Settings) -> dg.AssetsDefinition:
@@ -128,10 +131,11 @@ def _metadata(
         "matured_rank_ic": dg.MetadataValue.float(float(performance.get("rank_ic", float("nan")))),
         "matured_sessions": dg.MetadataValue.int(int(performance.get("n_dates", 0))),
         "class_mix_change": dg.MetadataValue.json({k: round(v, 4) for k, v in result.class_mix_change.items()}),
-        "drift_table": preview_table(rows[TABLE_COLUMNS], len(rows)),
         "drift_picture": png_markdown(
             drift_png(rows, history, f"{day}: drift against the champion's baseline"), "PSI by feature"
         ),
+        "drift_table": preview_table(rows[TABLE_COLUMNS].round(DIGITS), len(rows)),
+        "drift_tests": preview_table(rows[list(TEST_COLUMNS)].rename(columns=TEST_COLUMNS).round(DIGITS), len(rows)),
     }
 
 

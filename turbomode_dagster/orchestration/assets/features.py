@@ -9,7 +9,9 @@ import pandas as pd
 
 from turbomode_dagster.config import Settings
 from turbomode_dagster.features import compute_features, make_labels, training_samples
-from turbomode_dagster.orchestration.metadata import preview_table
+from turbomode_dagster.features.chart import class_balance_png
+from turbomode_dagster.features.summary import class_shares, feature_summary, missing_values
+from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
 
@@ -38,13 +40,16 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             history.bars, backend=cfg.compute.backend, sectors=history.sectors, fundamentals=history.fundamentals
         )
         context.log.info(f"features computed on {features.attrs['backend']}: {features.attrs['backend_reason']}")
+        last_session = features[features["date"] == features["date"].max()]
+        latest = feature_summary(last_session)
         context.add_output_metadata(
             {
                 "backend": features.attrs["backend"],
                 "backend_reason": features.attrs["backend_reason"],
                 **_shape(features),
-                "features": len(features.columns) - 2,
-                "preview": preview_table(features[features["date"] == features["date"].max()]),
+                "features": dg.MetadataValue.int(len(features.columns) - 2),
+                "latest_session": preview_table(latest, len(latest)),
+                "latest_session_missing_values": dg.MetadataValue.int(missing_values(last_session)),
             }
         )
         return features
@@ -66,23 +71,31 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         history = turbomode.market_history(context.partition_key)
         labels = make_labels(history.bars, cfg.labels.horizon, cfg.labels.sell_threshold, cfg.labels.buy_threshold)
         samples = training_samples(feature_panel, labels)
-        balance = samples["label"].map({0: "SELL", 1: "HOLD", 2: "BUY"}).value_counts(normalize=True)
-        context.add_output_metadata(
-            {
-                **_shape(samples),
-                "class_balance": dg.MetadataValue.json({k: round(float(v), 4) for k, v in balance.items()}),
-                "horizon": cfg.labels.horizon,
-                "unlabelled_rows_left_out": int(labels["label"].isna().sum()),
-            }
-        )
+        context.add_output_metadata(_samples_metadata(samples, labels, cfg.labels.horizon, context.partition_key))
         return samples
 
     return [feature_panel, training_samples_asset]
 
 
+def _samples_metadata(samples: pd.DataFrame, labels: pd.DataFrame, horizon: int, day: str) -> dict[str, object]:
+    """Shape, class shares (numbers the Plots tab trends, and a picture of them per month), left-out rows."""
+    shares = class_shares(samples)
+    metadata = {
+        **_shape(samples),
+        "class_balance": dg.MetadataValue.json({k: round(v, 4) for k, v in shares.items()}),
+        **{f"share_{k.lower()}": dg.MetadataValue.float(v) for k, v in shares.items()},
+        "horizon": dg.MetadataValue.int(horizon),
+        "unlabelled_rows_left_out": dg.MetadataValue.int(int(labels["label"].isna().sum())),
+    }
+    if len(samples):
+        picture = class_balance_png(samples, f"{day}: label shares per month")
+        metadata["class_balance_picture"] = png_markdown(picture, "class balance")
+    return metadata
+
+
 def _shape(frame: pd.DataFrame) -> dict:
     return {
-        "rows": len(frame),
-        "symbols": int(frame["symbol"].nunique()),
+        "rows": dg.MetadataValue.int(len(frame)),
+        "symbols": dg.MetadataValue.int(int(frame["symbol"].nunique())),
         "date_range": f"{frame['date'].min():%Y-%m-%d} .. {frame['date'].max():%Y-%m-%d}" if len(frame) else "empty",
     }

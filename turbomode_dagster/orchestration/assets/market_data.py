@@ -19,6 +19,7 @@ from turbomode_dagster.sources.chain import SourceChain
 GROUP = "market_data"
 MASTER_DB_POOL = "master_db_write"
 COMPLETENESS_FLOOR = 0.95
+PREVIEW_COLUMNS = ["symbol", "date", "close", "volume", "source"]  # narrow enough that the UI does not clip it
 
 DAILY_BARS = dg.AssetKey("daily_bars")
 SPECS = [
@@ -119,15 +120,16 @@ def _results(report: IngestionReport):
     }
     failures = {s: "; ".join(f"{k}: {v}" for k, v in r.items()) for s, r in report.failures.items()}
     preview = report.bars.sort_values(["date", "symbol"]).tail(10) if not report.bars.empty else report.bars
+    preview = preview[[c for c in PREVIEW_COLUMNS if c in preview.columns]]
     yield dg.MaterializeResult(
         asset_key=DAILY_BARS,
         metadata={
             **common,
-            "rows_written": written.get("daily_bars", 0),
+            "rows_written": dg.MetadataValue.int(written.get("daily_bars", 0)),
             "rows_by_source": dg.MetadataValue.json(report.rows_by_source),
             "symbols_failed": dg.MetadataValue.json(failures),
             "sources_down": dg.MetadataValue.json(report.sources_down),
-            "quarantined_rows": len(report.quarantined),
+            "quarantined_rows": dg.MetadataValue.int(len(report.quarantined)),
             "quarantine_reasons": dg.MetadataValue.json(
                 report.quarantined["reason"].value_counts().to_dict() if len(report.quarantined) else {}
             ),
@@ -138,15 +140,17 @@ def _results(report: IngestionReport):
         asset_key="corporate_actions",
         metadata={
             **common,
-            "splits_written": written.get("splits", 0),
-            "dividends_written": written.get("dividends", 0),
+            "splits_written": dg.MetadataValue.int(written.get("splits", 0)),
+            "dividends_written": dg.MetadataValue.int(written.get("dividends", 0)),
         },
     )
     yield dg.MaterializeResult(
-        asset_key="fundamentals", metadata={**common, "rows_written": written.get("fundamentals", 0)}
+        asset_key="fundamentals",
+        metadata={**common, "rows_written": dg.MetadataValue.int(written.get("fundamentals", 0))},
     )
     yield dg.MaterializeResult(
-        asset_key="symbol_metadata", metadata={**common, "rows_written": written.get("symbol_metadata", 0)}
+        asset_key="symbol_metadata",
+        metadata={**common, "rows_written": dg.MetadataValue.int(written.get("symbol_metadata", 0))},
     )
 
 

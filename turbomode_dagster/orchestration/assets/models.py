@@ -15,18 +15,26 @@ import pandas as pd
 import turbomode_dagster
 from turbomode_dagster.config import Settings
 from turbomode_dagster.drift.baseline import build_baseline, monitored_features
+from turbomode_dagster.models.chart import shap_png
 from turbomode_dagster.models.ensemble import ENSEMBLE, EnsembleResult, feature_columns, train_ensemble
 from turbomode_dagster.models.explain import ensemble_importance
 from turbomode_dagster.models.learners import DEFAULT_LEARNERS, LearnerSpec
-from turbomode_dagster.models.registry import publish_model
-from turbomode_dagster.orchestration.metadata import preview_table
+from turbomode_dagster.models.metrics_note import balanced_accuracy_note
+from turbomode_dagster.models.registry import PromotionDecision, publish_model
+from turbomode_dagster.models.shap_summary import ensemble_top_features, learner_top_features
+from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.storage.drift_log import DriftLog
-from turbomode_dagster.storage.turbomode_db import TrainingRun, TurboModeDB
+from turbomode_dagster.storage.turbomode_db import ModelRecord, TrainingRun, TurboModeDB
 
 GROUP = "models"
-METRIC_COLUMNS = ["log_loss", "balanced_accuracy", "macro_f1", "auc_ovr", "rank_ic"]
+# Two narrow tables rather than one the UI clips: the scores promotion judges, then the argmax-based ones.
+SCORE_COLUMNS = ["log_loss", "rank_ic", "rank_ic_se"]
+CLASSIFICATION_COLUMNS = ["balanced_accuracy", "macro_f1", "auc_ovr"]
+TRENDED_METRICS = ["log_loss", "rank_ic", "balanced_accuracy"]
+METRIC_DIGITS = 4
+SHAP_TOP = 10
 
 
 def learner_specs(settings: Settings) -> tuple[LearnerSpec, ...]:
@@ -109,28 +117,51 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
         context.log.info(f"{record.model_version}: {decision.reason}")
         if resolved:
             context.log.info(f"retraining flags resolved by {record.model_version}: {', '.join(resolved)}")
-        top = importance[(importance["rank"] <= 10) & (importance["class_label"] == "BUY")]
         yield dg.Output(
             metrics,
             output_name="trained_ensemble",
-            metadata={
-                "model_version": record.model_version,
-                "status": record.status,
-                "promotion": dg.MetadataValue.json(decision.to_dict()),
-                "samples": len(training_samples),
-                "ensemble_log_loss": float(result.metrics.loc[ENSEMBLE, "log_loss"]),
-                "metrics": preview_table(metrics[["model", *[c for c in METRIC_COLUMNS if c in metrics]]], 20),
-                "shap_top_features_buy": preview_table(top, 30),
-                "artifact_path": dg.MetadataValue.path(record.artifact_path),
-            },
+            metadata=_metadata(record, decision, result, importance, len(training_samples)),
         )
         yield dg.Output(
             result.oof,
             output_name="oof_predictions",
-            metadata={"rows": len(result.oof), "folds": int(result.oof["fold"].nunique())},
+            metadata={
+                "rows": dg.MetadataValue.int(len(result.oof)),
+                "folds": dg.MetadataValue.int(int(result.oof["fold"].nunique())),
+            },
         )
 
     return model_training
+
+
+def _metadata(
+    record: ModelRecord, decision: PromotionDecision, result: EnsembleResult, importance: pd.DataFrame, samples: int
+) -> dict[str, object]:
+    """The promotion, metrics in two narrow tables with the note on balanced accuracy, SHAP per class."""
+    metrics = result.metrics.reset_index().round(METRIC_DIGITS)
+    ensemble = result.metrics.loc[ENSEMBLE]
+    top = ensemble_top_features(importance, SHAP_TOP)
+    by_learner = learner_top_features(importance)
+    shap: dict[str, object] = {}
+    if not top.empty:
+        shap["shap_picture"] = png_markdown(
+            shap_png(top, f"{record.model_version}: top features per class, mean over base learners"),
+            "SHAP bars per class",
+        )
+    shap["shap_by_class"] = preview_table(top, len(top))
+    shap["shap_by_learner"] = preview_table(by_learner, len(by_learner))
+    return {
+        "model_version": record.model_version,
+        "status": record.status,
+        "promotion": dg.MetadataValue.json(decision.to_dict()),
+        "samples": dg.MetadataValue.int(samples),
+        **{f"ensemble_{m}": dg.MetadataValue.float(float(ensemble[m])) for m in TRENDED_METRICS},
+        "about_the_metrics": dg.MetadataValue.md(balanced_accuracy_note(result.metrics, result.oof)),
+        "metrics": preview_table(metrics[["model", *SCORE_COLUMNS]], len(metrics)),
+        "metrics_classification": preview_table(metrics[["model", *CLASSIFICATION_COLUMNS]], len(metrics)),
+        **shap,
+        "artifact_path": dg.MetadataValue.path(record.artifact_path),
+    }
 
 
 def record_drift_baseline(

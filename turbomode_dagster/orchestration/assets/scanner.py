@@ -16,10 +16,12 @@ from turbomode_dagster.orchestration.metadata import preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
-from turbomode_dagster.scanner import scan_session
+from turbomode_dagster.scanner import Scan, scan_session
+from turbomode_dagster.signals.preview import signal_counts, signal_preview
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 GROUP = "scanner"
+PREVIEW_ROWS = 20
 
 
 def build_scanner_assets(settings: Settings) -> dg.AssetsDefinition:
@@ -63,28 +65,21 @@ def build_scanner_assets(settings: Settings) -> dg.AssetsDefinition:
         if scan.missing:
             context.log.warning(f"no bar on {day} for {len(scan.missing)} symbol(s), not scored: {scan.missing}")
         db.replace_scan(day, scan.predictions, scan.signals)
-        counts = scan.signals["signal"].value_counts().to_dict()
-        shown = scan.signals.assign(top_features=scan.signals["top_features"].map(_features_text))
-        shown = shown.sort_values("confidence", ascending=False)[["symbol", "signal", "confidence", "top_features"]]
-        return dg.MaterializeResult(
-            metadata={
-                "model_version": champion.model_version,
-                "as_of_date": day,
-                "target_date": target,
-                "signals": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
-                "symbols_scored": len(scan.predictions),
-                "symbols_missing": dg.MetadataValue.json(scan.missing),
-                "preview": preview_table(
-                    shown.sort_values("confidence", ascending=False)[
-                        ["symbol", "signal", "confidence", "top_features"]
-                    ],
-                    20,
-                ),
-            }
-        )
+        return dg.MaterializeResult(metadata=_metadata(scan, champion.model_version, day, target))
 
     return overnight_signals
 
 
-def _features_text(features: list[dict]) -> str:
-    return ", ".join(f"{f['feature']} {f['contribution']:+.3f}" for f in features)
+def _metadata(scan: Scan, model_version: str, day: str, target: str) -> dict[str, object]:
+    """The preview (BUY and SELL by confidence first, then HOLD) and the counts the Plots tab trends."""
+    counts = signal_counts(scan.signals)
+    return {
+        "model_version": model_version,
+        "as_of_date": day,
+        "target_date": target,
+        "signals": dg.MetadataValue.json(counts),
+        **{f"signals_{name.lower()}": dg.MetadataValue.int(n) for name, n in counts.items()},
+        "symbols_scored": dg.MetadataValue.int(len(scan.predictions)),
+        "symbols_missing": dg.MetadataValue.json(scan.missing),
+        "preview": preview_table(signal_preview(scan.signals, PREVIEW_ROWS), PREVIEW_ROWS),
+    }

@@ -68,9 +68,12 @@ class Night:
     def db(self) -> TurboModeDB:
         return TurboModeDB(turbomode_db_path(self.home))
 
-    def metadata(self, node: str = "backtest_report") -> dict:
+    def raw_metadata(self, node: str = "backtest_report") -> dict[str, dg.MetadataValue]:
         (event,) = self.first.asset_materializations_for_node(node)
-        return {k: v.value for k, v in event.metadata.items()}
+        return dict(event.metadata)
+
+    def metadata(self, node: str = "backtest_report") -> dict:
+        return {k: v.value for k, v in self.raw_metadata(node).items()}
 
 
 @pytest.fixture(scope="module")
@@ -130,13 +133,30 @@ def test_the_metadata_shows_the_metrics_the_picture_and_chance(night):
     for key in ("net_sharpe", "net_cagr", "net_max_drawdown", "chance_percentile", "benchmark_net_sharpe", "fees"):
         assert isinstance(meta[key], float), key
     assert meta["trades"] > 0
-    table = meta["metrics"]
-    strategies = [record.data["strategy"] for record in table.records]
-    assert strategies[:2] == ["ensemble", "ensemble"] and "benchmark:SPY" in strategies
+    headline = meta["metrics"]
+    assert [c.name for c in headline.schema.columns] == ["metric", "ensemble", "equal_weight", "SPY"]
+    sharpe = next(r.data for r in headline.records if r.data["metric"] == "sharpe")
+    assert sharpe["ensemble"] == pytest.approx(meta["net_sharpe"], abs=1e-4)
+    assert sharpe["SPY"] == pytest.approx(meta["benchmark_net_sharpe"], abs=1e-4)
+    strategies = [(r.data["strategy"], r.data["basis"]) for r in meta["strategies"].records]
+    assert strategies == [(leg, basis) for leg in ("ensemble", "hist", "linear") for basis in ("net", "gross")]
     picture = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", meta["equity_curve"])
     assert picture is not None
     assert base64.b64decode(picture.group(1)).startswith(b"\x89PNG\r\n\x1a\n")
     assert meta["chance_net_sharpe"]["seeds"] == 5
+
+
+def test_numbers_that_trend_are_numeric_metadata(night):
+    """The Plots tab draws only int and float metadata: text or JSON numbers would show no line."""
+    kinds = {
+        "backtest_report": {"net_sharpe": dg.FloatMetadataValue, "net_cagr": dg.FloatMetadataValue},
+        "drift_report": {"features_alerting": dg.IntMetadataValue, "share_alerting": dg.FloatMetadataValue},
+    }
+    for node, expected in kinds.items():
+        raw = night.raw_metadata(node)
+        for key, kind in expected.items():
+            assert isinstance(raw[key], kind), (node, key, type(raw[key]))
+    assert isinstance(night.raw_metadata("backtest_report")["trades"], dg.IntMetadataValue)
 
 
 def test_the_drift_report_stores_the_session_against_the_champions_baseline(night):
@@ -152,6 +172,10 @@ def test_the_drift_metadata_has_the_table_the_decision_and_the_picture(night):
     meta = night.metadata("drift_report")
     statuses = [record.data["status"] for record in meta["drift_table"].records]
     assert statuses == sorted(statuses, key={"alert": 0, "warn": 1, "ok": 2}.get), "most severe first"
+    assert [c.name for c in meta["drift_table"].schema.columns] == ["feature", "status", "psi", "threshold"]
+    assert [c.name for c in meta["drift_tests"].schema.columns] == ["feature", "kl", "ks", "ks_pvalue"]
+    features = [record.data["feature"] for record in meta["drift_table"].records]
+    assert [record.data["feature"] for record in meta["drift_tests"].records] == features, "same rows, same order"
     assert isinstance(meta["share_alerting"], float) and isinstance(meta["features_alerting"], int)
     assert meta["decision"].startswith("**")
     assert set(meta["class_mix_change"]) == {"p_sell", "p_hold", "p_buy"}

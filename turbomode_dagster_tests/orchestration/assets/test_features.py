@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -57,6 +59,11 @@ def test_feature_panel_is_stored_per_partition_with_backend_and_shape(night):
     assert meta["rows"] == len(panel)
     assert meta["date_range"].endswith(DAY)
     assert meta["features"] == len(FEATURE_COLUMNS)
+    latest = meta["latest_session"]
+    assert [c.name for c in latest.schema.columns] == ["feature", "min", "median", "max"]
+    assert [r.data["feature"] for r in latest.records] == list(FEATURE_COLUMNS), "one row per feature"
+    last = panel[panel["date"] == panel["date"].max()]
+    assert meta["latest_session_missing_values"] == int(last[list(FEATURE_COLUMNS)].isna().sum().sum())
 
 
 def test_training_samples_leave_out_rows_whose_label_window_passes_the_night(night):
@@ -70,6 +77,11 @@ def test_training_samples_leave_out_rows_whose_label_window_passes_the_night(nig
     assert meta["unlabelled_rows_left_out"] == 5 * len(SYMBOLS)
     assert set(meta["class_balance"]) == {"SELL", "HOLD", "BUY"}
     assert abs(sum(meta["class_balance"].values()) - 1) < 1e-3
+    raw = result.asset_materializations_for_node("training_samples")[0].metadata
+    buy_share = float((samples["label"] == 2).mean())
+    assert isinstance(raw["share_buy"], dg.FloatMetadataValue) and raw["share_buy"].value == pytest.approx(buy_share)
+    picture = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", meta["class_balance_picture"])
+    assert picture is not None and base64.b64decode(picture.group(1)).startswith(b"\x89PNG")
 
 
 def test_feature_assets_never_open_the_master_db_for_writing(make_config, home, night):

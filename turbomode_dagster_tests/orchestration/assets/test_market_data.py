@@ -81,9 +81,13 @@ def test_a_first_materialisation_writes_every_table_with_metadata(materialize, d
     assert meta["rows_written"] == len(bars)
     preview = meta["preview"]
     assert len(preview.records) == 10
-    assert {c.name for c in preview.schema.columns} >= {"symbol", "date", "close", "source"}
+    assert [c.name for c in preview.schema.columns] == ["symbol", "date", "close", "volume", "source"]
     assert preview.records[-1].data["date"] == DAY
     assert metadata(result, "symbol_metadata")["rows_written"] == 3
+    (bars_event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("daily_bars")]
+    raw = bars_event.materialization.metadata
+    for key in ("rows_written", "quarantined_rows"):
+        assert isinstance(raw[key], dg.IntMetadataValue), key  # the Plots tab draws ints and floats only
     assert metadata(result, "corporate_actions")["splits_written"] == 0
 
     evaluations = checks(result)

@@ -9,6 +9,7 @@ alone) run with the read-write Master DB handle refused.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,10 +135,14 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     )
 
 
-def metadata(result: dg.ExecuteInProcessResult, node: str, asset: str) -> dict:
+def raw_metadata(result: dg.ExecuteInProcessResult, node: str, asset: str) -> dict[str, dg.MetadataValue]:
     events = [e for e in result.asset_materializations_for_node(node) if e.asset_key == dg.AssetKey(asset)]
     assert len(events) == 1
-    return {k: v.value for k, v in events[0].metadata.items()}
+    return dict(events[0].metadata)
+
+
+def metadata(result: dg.ExecuteInProcessResult, node: str, asset: str) -> dict:
+    return {k: v.value for k, v in raw_metadata(result, node, asset).items()}
 
 
 def test_training_registers_one_champion_with_its_record(night):
@@ -199,6 +204,41 @@ def test_the_scan_targets_the_next_session_for_every_symbol(night):
     assert all(len(json.loads(f)) == night.settings.scanner.top_features for f in signals["top_features"])
     meta = metadata(night.first, "overnight_signals", "overnight_signals")
     assert meta["target_date"] == NEXT_SESSION and meta["symbols_scored"] == len(SYMBOLS)
+
+
+def test_the_model_page_shows_shap_per_class_and_every_learner_and_explains_the_metrics(night):
+    meta = metadata(night.first, "model_training", "trained_ensemble")
+    by_class = [(r.data["class_label"], r.data["rank"]) for r in meta["shap_by_class"].records]
+    assert by_class == [(label, rank) for label in ("BUY", "SELL", "HOLD") for rank in range(1, 11)]
+    stored = TurboModeDB(night.db).read_table("shap_logs")
+    first_buy = stored[stored["class_label"] == "BUY"].groupby("feature")["mean_abs_shap"].mean().idxmax()
+    assert meta["shap_by_class"].records[0].data["feature"] == first_buy
+    by_learner = [(r.data["class_label"], r.data["learner"]) for r in meta["shap_by_learner"].records]
+    assert by_learner == [(label, name) for label in ("BUY", "SELL", "HOLD") for name in ("hist", "linear")]
+    assert re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,[A-Za-z0-9+/=]+\)", meta["shap_picture"])
+    assert "**Promotion uses out-of-sample log loss**" in meta["about_the_metrics"]
+    models = [r.data["model"] for r in meta["metrics"].records]
+    assert models == ["hist", "linear", "ensemble", "always_hold", "class_prior"]
+    columns = [c.name for c in meta["metrics_classification"].schema.columns]
+    assert columns == ["model", "balanced_accuracy", "macro_f1", "auc_ovr"]
+    raw = raw_metadata(night.first, "model_training", "trained_ensemble")
+    for key in ("ensemble_log_loss", "ensemble_rank_ic", "ensemble_balanced_accuracy"):
+        assert isinstance(raw[key], dg.FloatMetadataValue), key
+    ensemble = next(r.data for r in meta["metrics"].records if r.data["model"] == "ensemble")
+    assert meta["ensemble_log_loss"] == pytest.approx(ensemble["log_loss"], abs=1e-4)
+
+
+def test_the_signals_preview_shows_buy_and_sell_first_and_counts_trend(night):
+    meta = metadata(night.first, "overnight_signals", "overnight_signals")
+    rows = [(r.data["signal"], r.data["confidence"]) for r in meta["preview"].records]
+    actionable = [c for signal, c in rows if signal != "HOLD"]
+    assert [signal != "HOLD" for signal, _ in rows] == sorted((s != "HOLD" for s, _ in rows), reverse=True)
+    assert actionable == sorted(actionable, reverse=True)
+    signals = TurboModeDB(night.db).read_table("signals")["signal"].value_counts()
+    raw = raw_metadata(night.first, "overnight_signals", "overnight_signals")
+    for name in ("BUY", "SELL", "HOLD"):
+        assert isinstance(raw[f"signals_{name.lower()}"], dg.IntMetadataValue)
+        assert meta[f"signals_{name.lower()}"] == int(signals.get(name, 0))
 
 
 def test_scanning_again_leaves_the_tables_identical(night):
