@@ -50,7 +50,8 @@ def database_bytes(path: Path) -> int:
 def integrity_messages(con: sqlite3.Connection) -> tuple[str, ...]:
     """SQLite's integrity_check report: ("ok",) or up to MAX_MESSAGES problems."""
     rows = con.execute(f"PRAGMA integrity_check({MAX_MESSAGES})").fetchall()
-    return tuple(str(row[0]) for row in rows)
+    lines = [line for (row,) in rows for line in str(row).splitlines() if line.strip()]  # one row may hold many
+    return tuple(lines[:MAX_MESSAGES])
 
 
 def maintain_database(name: str, path: Path) -> DatabaseResult:

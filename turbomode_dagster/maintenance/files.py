@@ -30,7 +30,7 @@ def temp_folder_problem(folder: str) -> str | None:
         return f"{folder!r} is not a folder name (1..255 characters, '/' separated, no NUL or backslash)"
     if PurePosixPath(folder).is_absolute() or ".." in parts:
         return f"{folder!r} must be a folder inside TURBOMODE_HOME (relative, without '..')"
-    if parts[0] in RESERVED_FOLDERS or parts[0].endswith(".db") or parts in ((".",), ()):
+    if not parts or parts[0] in RESERVED_FOLDERS or parts[0].endswith(".db"):
         return f"{folder!r} holds the platform's own data ({', '.join(sorted(RESERVED_FOLDERS))}, the databases)"
     return None
 
