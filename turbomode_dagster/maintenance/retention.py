@@ -36,7 +36,6 @@ class ModelsToKeep:
     champion: str | None
     newest: frozenset[str]
     recent_sessions: frozenset[str]
-    registered: frozenset[str]
 
     @property
     def kept(self) -> frozenset[str]:
@@ -72,7 +71,6 @@ def models_to_keep(db: TurboModeDB, keep_versions: int, keep_sessions: int) -> M
         champion=champion,
         newest=frozenset(version for version, _ in rows[-keep_versions:]),
         recent_sessions=frozenset(version for (version,) in recent),
-        registered=frozenset(version for version, _ in rows),
     )
 
 

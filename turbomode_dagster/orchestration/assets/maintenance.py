@@ -7,6 +7,7 @@ database and SQLite's messages, which fails the run: the damage shows in the UI 
 """
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +22,7 @@ from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, Turbo
 from turbomode_dagster.orchestration.retries import retry_policy_for
 
 GROUP = "maintenance"
+LOGGED_PATHS = 20  # removed paths named in the run log per step
 WEEKLY_MAINTENANCE = dg.AssetKey("weekly_maintenance")
 INTEGRITY_CHECK = dg.AssetCheckSpec(
     "databases_intact",
@@ -51,13 +53,22 @@ def build_maintenance_assets(settings: Settings) -> dg.AssetsDefinition:
         cfg = turbomode.settings().maintenance
         storage = compute_log_folder(context.instance)
         report = run_maintenance(turbomode.path(), master_db.database_file(), storage, cfg, _now())
-        for db in report.damaged:
-            context.log.error(f"{db.name} ({db.path}) failed integrity_check, not vacuumed: {'; '.join(db.integrity)}")
-        if report.models_skipped:
-            context.log.warning(report.models_skipped)
+        log_report(context.log, report)
         return dg.MaterializeResult(metadata=maintenance_metadata(report), check_results=[integrity_result(report)])
 
     return weekly_maintenance
+
+
+def log_report(log: logging.Logger, report: MaintenanceReport) -> None:
+    """Damage as errors, skipped retention as a warning, and what each step removed, in the run's log."""
+    for db in report.damaged:
+        log.error(f"{db.name} ({db.path}) failed integrity_check, not vacuumed: {'; '.join(db.integrity)}")
+    if report.models_skipped:
+        log.warning(report.models_skipped)
+    for outcome in (*report.folders, *report.archive.sources.values()):
+        if outcome.files:
+            shown = ", ".join(str(path) for path in outcome.removed[:LOGGED_PATHS])
+            log.info(f"{outcome.step}: {outcome.files} files, {outcome.bytes} bytes: {shown}")
 
 
 def compute_log_folder(instance: dg.DagsterInstance) -> Path | None:
