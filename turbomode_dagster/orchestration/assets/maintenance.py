@@ -137,12 +137,12 @@ def summary_table(report: MaintenanceReport) -> pd.DataFrame:
         for db in report.databases
     ]
     rows += [
-        {"target": outcome.step, "bytes_reclaimed": outcome.bytes, "files": outcome.files, "result": "removed"}
-        for outcome in report.folders
+        {"target": o.step, "bytes_reclaimed": o.bytes, "files": o.files, "result": "removed" if o.files else "none"}
+        for o in report.folders
     ]
     rows += [
-        {"target": outcome.step, "bytes_reclaimed": outcome.bytes, "files": outcome.files, "result": "archived"}
-        for outcome in report.archive.sources.values()
+        {"target": o.step, "bytes_reclaimed": o.bytes, "files": o.files, "result": "archived" if o.files else "none"}
+        for o in report.archive.sources.values()
     ]
     return pd.DataFrame(rows, columns=["target", "bytes_reclaimed", "files", "result"])
 
