@@ -2,7 +2,7 @@
 
 The seed's schema (`version`, `global_settings`, `scheduled_tasks`) is kept as is; the platform's own
 sections (`universe`, `history`, `sources`, `compute`, `labels`, `models`, `scanner`, `backtest`,
-`drift`) sit beside it. Every problem is
+`drift`, `maintenance`) sit beside it. Every problem is
 reported with the path of its field (`models.learners[3].kind`), all at once, before any Dagster object
 is built. Types are strict (no bool for an int, no number for a string, dates only as YYYY-MM-DD), every
 number is finite and bounded by what it can mean, and a file that is not UTF-8 JSON of sane depth gets a
@@ -428,6 +428,31 @@ class Drift(Strict):
         return self
 
 
+class Maintenance(Strict):
+    """Task 6: log archiving age, retention of Parquet partitions and model artifacts, and scratch folders.
+
+    The defaults keep 60 sessions of every partitioned Parquet asset (drift.performance_sessions, the
+    longest look-back of any task, so each session drift judges can be rerun from its files) and the
+    champion, the five newest model versions and every model behind a kept session's signals.
+    """
+
+    log_retention_days: int = Field(default=30, ge=1, le=3650)
+    keep_sessions: int = Field(default=60, ge=1, le=10_000)
+    keep_model_versions: int = Field(default=5, ge=1, le=1000)
+    temp_folders: tuple[str, ...] = Field(default=("tmp",), max_length=32, strict=False)
+    temp_max_age_hours: int = Field(default=24, ge=1, le=24 * 365)
+
+    @field_validator("temp_folders")
+    @classmethod
+    def _inside_home(cls, folders: tuple[str, ...]) -> tuple[str, ...]:
+        from turbomode_dagster.maintenance.files import temp_folder_problem
+
+        problems = [p for p in (temp_folder_problem(folder) for folder in folders) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return folders
+
+
 class Settings(Strict):
     """The whole validated configuration."""
 
@@ -443,6 +468,7 @@ class Settings(Strict):
     scanner: Scanner = Scanner()
     backtest: Backtest = Backtest()
     drift: Drift = Drift()
+    maintenance: Maintenance = Maintenance()
 
     @field_validator("scheduled_tasks")
     @classmethod

@@ -8,11 +8,13 @@ from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
 from turbomode_dagster.orchestration.assets.backtests import build_backtest_assets
 from turbomode_dagster.orchestration.assets.drift import build_drift_assets
 from turbomode_dagster.orchestration.assets.features import build_feature_assets
+from turbomode_dagster.orchestration.assets.maintenance import build_maintenance_assets
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
 from turbomode_dagster.orchestration.assets.models import build_model_assets
 from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
 from turbomode_dagster.orchestration.io_managers import ParquetIOManager
 from turbomode_dagster.orchestration.jobs import TASK_GROUPS, task_job
+from turbomode_dagster.orchestration.maintenance_schedule import maintenance_schedule
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.orchestration.schedules import partitioned_schedule
 from turbomode_dagster.orchestration.sensors import build_retrain_sensor
@@ -39,9 +41,17 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
             build_scanner_assets(cfg),
             build_backtest_assets(cfg),
             build_drift_assets(cfg),
+            build_maintenance_assets(cfg),
         ],
         jobs=list(jobs.values()),
-        schedules=[partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task)) for task, job in jobs.items()],
+        schedules=[
+            *(
+                partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task))
+                for task, job in jobs.items()
+                if task != TaskId.WEEKLY_MAINTENANCE
+            ),
+            maintenance_schedule(cfg.task(TaskId.WEEKLY_MAINTENANCE), cfg, jobs[TaskId.WEEKLY_MAINTENANCE]),
+        ],
         sensors=[build_retrain_sensor(jobs[TaskId.ORCHESTRATOR])],
         resources={
             "turbomode": home,

@@ -2,9 +2,10 @@
 
 Run monitoring enforces each task's `dagster/max_runtime` (timeout_minutes) and must keep
 `max_resume_run_attempts: 0` on the default run launcher; the run queue allows the config's
-`max_concurrent_jobs` runs at once and `max_instances` runs per task; the Master DB write pool admits
-one step at a time, so ingestion and VACUUM never overlap, and the daemon frees the slots of runs that
-ended without giving them back (`turbomode_dagster.orchestration.pool_slots` covers killed runs with no daemon).
+`max_concurrent_jobs` runs at once and `max_instances` runs per task; the database write pool
+(`orchestration/pools.py`: every writer of either database, and maintenance) admits one step at a
+time, so no two writers and no VACUUM overlap, and the daemon frees the slots of runs that ended
+without giving them back (`turbomode_dagster.orchestration.pool_slots` covers killed runs with no daemon).
 Telemetry is off.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from turbomode_dagster.config import Settings, dagster_home_env
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.retries import TASK_TAG
 
 SHIPPED_INSTANCE_YAML = Path(__file__).resolve().parent / "dagster.yaml"
@@ -42,7 +44,7 @@ concurrency:
           applyLimitPerUniqueValue: true
         limit: {defaults.max_instances}
   pools:
-    default_limit: 1
+    default_limit: 1  # {DATABASE_WRITE_POOL}: one database writer (or VACUUM) at a time
 """
 
 

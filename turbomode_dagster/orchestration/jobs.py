@@ -8,18 +8,20 @@ from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.orchestration.assets.backtests import GROUP as BACKTESTS
 from turbomode_dagster.orchestration.assets.drift import GROUP as DRIFT
 from turbomode_dagster.orchestration.assets.features import GROUP as FEATURES
+from turbomode_dagster.orchestration.assets.maintenance import GROUP as MAINTENANCE
 from turbomode_dagster.orchestration.assets.market_data import GROUP as MARKET_DATA
 from turbomode_dagster.orchestration.assets.models import GROUP as MODELS
 from turbomode_dagster.orchestration.assets.scanner import GROUP as SCANNER
 from turbomode_dagster.orchestration.retries import run_tags_for
 
-# Which asset groups each partitioned task materialises for its session (tag dagster/partition).
+# Which asset groups each task materialises: Tasks 1-5 for a session (tag dagster/partition), Task 6 unpartitioned.
 TASK_GROUPS: dict[TaskId, tuple[str, ...]] = {
     TaskId.INGESTION: (MARKET_DATA,),
     TaskId.ORCHESTRATOR: (FEATURES, MODELS),
     TaskId.OVERNIGHT_SCANNER: (SCANNER,),
     TaskId.BACKTEST_GENERATOR: (BACKTESTS,),
     TaskId.DRIFT_MONITOR: (DRIFT,),
+    TaskId.WEEKLY_MAINTENANCE: (MAINTENANCE,),
 }
 
 

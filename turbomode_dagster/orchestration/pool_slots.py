@@ -3,7 +3,7 @@
 Dagster frees a step's pool slot when the step ends, and the daemon (run monitoring's
 `free_slots_after_run_end_seconds`) frees those of runs that ended without doing so. Neither helps
 when a process is killed (SIGKILL, OOM, machine loss) while no daemon runs, as with `turbomode nightly`:
-the dead run stays STARTED and keeps `master_db_write` for good. So every TurboMode run starts by
+the dead run stays STARTED and keeps `database_write` for good. So every TurboMode run starts by
 checking who holds slots: a run that has finished, or whose orchestrating process (the one that
 logged its RUN_START) is gone, is marked failed if need be and its slots are freed, with a log line
 naming it. Process liveness is only judged on a local SQLite instance, where runs and the instance

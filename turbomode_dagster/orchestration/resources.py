@@ -48,7 +48,7 @@ class TurboModeHome(dg.ConfigurableResource):
 
 
 class MasterDBWriteAccess(dg.ConfigurableResource):
-    """The only way an asset gets a read-write Master DB handle; wired to ingestion (and maintenance) alone.
+    """The only way an asset gets read-write access to the Master DB; wired to ingestion and maintenance alone.
 
     Every other asset receives `TurboModeHome`, which opens the Master DB read-only, so read-only is
     how the platform is wired, not a convention.
@@ -59,3 +59,7 @@ class MasterDBWriteAccess(dg.ConfigurableResource):
     def writer(self) -> MarketDBWriter:
         """A read-write Master DB handle; the caller closes it."""
         return MarketDBWriter(market_db_path(self.turbomode.path()))
+
+    def database_file(self) -> Path:
+        """The Master DB file itself, for weekly maintenance, which checks, checkpoints and vacuums it."""
+        return market_db_path(self.turbomode.path())

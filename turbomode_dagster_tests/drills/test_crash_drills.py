@@ -20,12 +20,13 @@ import pytest
 
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.orchestration.instance import write_dagster_home
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.storage.market_db import market_db_path
 from turbomode_dagster_tests.conftest import dump_tables, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-25"
-POOL = "master_db_write"
+POOL = DATABASE_WRITE_POOL
 PATCHES = {
     "universe.symbols": ["AAPL", "MSFT", "NVDA"],
     "history.start_date": "2026-10-01",

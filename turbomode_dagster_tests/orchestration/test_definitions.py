@@ -8,6 +8,7 @@ import yaml
 
 from turbomode_dagster.config import PACKAGE_DIR, SHIPPED_CONFIG, load_settings
 from turbomode_dagster.definitions import build_definitions
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 
 try:
     import tomllib
@@ -51,7 +52,7 @@ def test_market_data_is_one_partitioned_multi_asset_in_the_write_pool(defs: dg.D
     assert {k.to_user_string() for k in assets.keys} == MARKET_DATA
     assert not assets.can_subset, "all four tables are written in one transaction"
     assert assets.partitions_def is not None
-    assert assets.op.pool == "master_db_write"
+    assert assets.op.pool == DATABASE_WRITE_POOL
 
 
 def test_the_checks_are_blocking(defs: dg.Definitions) -> None:

@@ -14,11 +14,11 @@ from turbomode_dagster.storage.market_db import MarketDBWriter, market_db_path
 from turbomode_dagster.storage.sqlite import connect_read_write
 from turbomode_dagster_tests.master_db_guard import MasterDBWriteRefused, master_db_untouched
 
-# Assets that may write the Master DB: ingestion (and, when it lands, weekly maintenance).
-WRITERS = {"market_data"}
+# Assets that may write the Master DB: ingestion, and weekly maintenance (integrity_check, VACUUM).
+WRITERS = {"market_data", "weekly_maintenance"}
 
 
-def test_only_ingestion_is_wired_to_the_write_access_resource(small_settings) -> None:
+def test_only_ingestion_and_maintenance_are_wired_to_the_write_access_resource(small_settings) -> None:
     defs = build_definitions(small_settings)
     holders = {
         assets_def.node_def.name

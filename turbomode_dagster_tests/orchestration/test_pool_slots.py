@@ -11,8 +11,9 @@ import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType
 
 from turbomode_dagster.orchestration.pool_slots import free_slots_of_dead_runs
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 
-POOL = "master_db_write"
+POOL = DATABASE_WRITE_POOL
 
 
 @dg.op

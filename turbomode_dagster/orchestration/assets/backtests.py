@@ -15,6 +15,7 @@ from turbomode_dagster.backtest.tables import HEADLINE_METRICS, headline_table, 
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
@@ -30,6 +31,7 @@ def build_backtest_assets(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=trading_days(settings.history.start_date),
         group_name=GROUP,
+        pool=DATABASE_WRITE_POOL,
         kinds={"pandas", "sqlite"},
         deps=[TRAINED_ENSEMBLE],
         ins={"oof_predictions": dg.AssetIn()},

@@ -22,6 +22,7 @@ from turbomode_dagster.models.ensemble import predict
 from turbomode_dagster.models.registry import load_ensemble
 from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.drift_log import DriftLog, RetrainFlag
@@ -41,6 +42,7 @@ def build_drift_assets(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=trading_days(settings.history.start_date),
         group_name=GROUP,
+        pool=DATABASE_WRITE_POOL,
         kinds={"pandas", "sqlite"},
         deps=[dg.AssetKey("daily_bars"), dg.AssetKey("trained_ensemble"), dg.AssetKey("backtest_report")],
         retry_policy=retry_policy_for(settings.task(TaskId.DRIFT_MONITOR)),

@@ -12,12 +12,12 @@ from turbomode_dagster.ingestion.checks import JUMP_LIMIT, missing_symbols, unex
 from turbomode_dagster.ingestion.run import IngestionReport, ingest_partition
 from turbomode_dagster.orchestration.metadata import preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.sources.chain import SourceChain
 
 GROUP = "market_data"
-MASTER_DB_POOL = "master_db_write"
 COMPLETENESS_FLOOR = 0.95
 PREVIEW_COLUMNS = ["symbol", "date", "close", "volume", "source"]  # narrow enough that the UI does not clip it
 
@@ -76,7 +76,7 @@ def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
         check_specs=CHECKS,
         partitions_def=trading_days(settings.history.start_date),
         retry_policy=retry_policy_for(settings.task(TaskId.INGESTION)),
-        pool=MASTER_DB_POOL,
+        pool=DATABASE_WRITE_POOL,
         description="Task 1: fetch through the source chain, validate, quarantine bad rows, write in one transaction.",
     )
     def market_data(

@@ -24,6 +24,7 @@ from turbomode_dagster.models.registry import PromotionDecision, publish_model
 from turbomode_dagster.models.shap_summary import ensemble_top_features, learner_top_features
 from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.storage.drift_log import DriftLog
 from turbomode_dagster.storage.turbomode_db import ModelRecord, TrainingRun, TurboModeDB
@@ -51,6 +52,7 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
         name="model_training",
         partitions_def=trading_days(settings.history.start_date),
         group_name=GROUP,
+        pool=DATABASE_WRITE_POOL,
         outs={
             "trained_ensemble": dg.AssetOut(
                 io_manager_key="parquet_io_manager",

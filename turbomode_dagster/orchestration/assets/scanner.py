@@ -14,6 +14,7 @@ from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.models.registry import load_ensemble
 from turbomode_dagster.orchestration.metadata import preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.scanner import Scan, scan_session
@@ -30,6 +31,7 @@ def build_scanner_assets(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=trading_days(settings.history.start_date),
         group_name=GROUP,
+        pool=DATABASE_WRITE_POOL,
         kinds={"xgboost", "sqlite"},
         deps=[dg.AssetKey("trained_ensemble")],
         retry_policy=retry_policy_for(settings.task(TaskId.OVERNIGHT_SCANNER)),
