@@ -11,6 +11,7 @@ from turbomode_dagster.orchestration.assets.features import build_feature_assets
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
 from turbomode_dagster.orchestration.assets.models import build_model_assets
 from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
+from turbomode_dagster.orchestration.failures import build_failure_sensor
 from turbomode_dagster.orchestration.io_managers import ParquetIOManager
 from turbomode_dagster.orchestration.jobs import TASK_GROUPS, task_job
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
@@ -42,7 +43,7 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
         ],
         jobs=list(jobs.values()),
         schedules=[partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task)) for task, job in jobs.items()],
-        sensors=[build_retrain_sensor(jobs[TaskId.ORCHESTRATOR])],
+        sensors=[build_retrain_sensor(jobs[TaskId.ORCHESTRATOR]), build_failure_sensor()],
         resources={
             "turbomode": home,
             "master_db": MasterDBWriteAccess(turbomode=home),
