@@ -7,37 +7,25 @@ import datetime as dt
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import (
     ConfigError,
-    Settings,
-    TaskId,
     config_path,
     dagster_home_env,
     load_settings,
     turbomode_home,
 )
-
-
-@dataclass(frozen=True)
-class NightlyStep:
-    """One task of the night, run as its Dagster job on the night's session partition."""
-
-    task: TaskId
-    results: str
-
-
-# Dagster's console logger at WARNING: the command prints its own progress; full logs stay in the instance.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-NIGHTLY_STEPS = (
-    NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),
-    NightlyStep(TaskId.ORCHESTRATOR, "features, samples, OOF predictions: {home}/assets/; models: {home}/models/"),
-    NightlyStep(TaskId.OVERNIGHT_SCANNER, "model registry, SHAP logs, predictions, signals: {home}/turbomode.db"),
-    NightlyStep(TaskId.BACKTEST_GENERATOR, "backtest runs, results, equity curves, trades: {home}/turbomode.db"),
-    NightlyStep(TaskId.DRIFT_MONITOR, "drift log and retraining flags: {home}/turbomode.db"),
+from turbomode_dagster.console import (
+    NIGHTLY_STEPS,
+    QUIET_CONSOLE,
+    describe_run,
+    print_backtest,
+    print_drift,
+    print_failure,
+    print_signals,
+    print_summary,
 )
 
 
@@ -126,15 +114,15 @@ def _nightly(args: argparse.Namespace) -> int:
         )
         seconds = time.monotonic() - started
         outcomes.append((task, result.success, seconds))
-        print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {_describe(result)}", flush=True)
+        print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {describe_run(result)}", flush=True)
         if not result.success:
-            _print_failure(result)
+            print_failure(result)
             break
-    _print_summary(cfg, day, home, outcomes)
+    print_summary(cfg, day, home, outcomes)
     if len(outcomes) == len(NIGHTLY_STEPS) and all(ok for _, ok, _ in outcomes):
-        _print_signals(home, day)
-        _print_backtest(home, day)
-        _print_drift(home, day)
+        print_signals(home, day)
+        print_backtest(home, day)
+        print_drift(home, day)
     return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
 
 
@@ -157,128 +145,6 @@ def _night(requested: str | None, history_start: dt.date) -> str | None:
         )
         return None
     return day.isoformat()
-
-
-SUMMARY_KEYS = (
-    "rows", "backend", "class_balance", "model_version", "status", "signals",
-    "net_sharpe", "chance_percentile", "features_alerting", "flag_raised",
-)  # fmt: skip
-
-
-def _describe(result) -> str:
-    """A one-line account of what the run materialised, from its metadata."""
-    parts = []
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        metadata = {k: v.value for k, v in materialization.metadata.items()}
-        if "rows_by_source" in metadata:
-            failed = metadata.get("symbols_failed") or {}
-            parts.append(
-                f"bars by source {metadata['rows_by_source']}, range {metadata.get('date_range')}, "
-                f"quarantined {metadata.get('quarantined_rows', 0)}, failed symbols: {', '.join(failed) or 'none'}"
-            )
-            continue
-        shown = {k: metadata[k] for k in SUMMARY_KEYS if k in metadata}
-        if shown:
-            parts.append(f"{materialization.asset_key.to_user_string()} {shown}")
-    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    if checks:
-        parts.append("checks " + ", ".join(f"{c.check_name} {'ok' if c.passed else 'FAILED'}" for c in checks))
-    return "; ".join(parts) or "no assets materialised"
-
-
-def _print_failure(result) -> None:
-    """The root cause of each failed step, without Dagster's wrapping and stack."""
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            print(f"      step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
-
-
-def _print_summary(cfg: Settings, day: str, home: Path, outcomes: list) -> None:
-    print(f"\nSummary for {day}:")
-    for task, ok, seconds in outcomes:
-        print(f"  Task {task.task_id} {task.function_name:<24} {'ok' if ok else 'FAILED':<7} {seconds:6.1f} s")
-    for step in NIGHTLY_STEPS[len(outcomes) :]:
-        print(f"  Task {step.task.value} {step.task.function_name:<24} not run")
-    print("Results:")
-    for step in NIGHTLY_STEPS[: len(outcomes)]:
-        print(f"  {step.results.format(home=home)}")
-
-
-def _print_signals(home: Path, day: str) -> None:
-    """The night's signals, strongest first: what a trader acts on at the next open."""
-    import json
-
-    from turbomode_dagster.storage.turbomode_db import TurboModeDB
-
-    signals = TurboModeDB.at_home(home).read_table("signals", as_of_date=day)
-    if signals.empty:
-        print(f"\nNo signals for {day}.")
-        return
-    target = signals["target_date"].iloc[0]
-    order = {"BUY": 0, "SELL": 1, "HOLD": 2}
-    signals = signals.assign(rank=signals["signal"].map(order)).sort_values(
-        ["rank", "confidence"], ascending=[True, False]
-    )
-    counts = signals["signal"].value_counts().to_dict()
-    print(f"\nSignals for {target} (as of {day}, model {signals['model_version'].iloc[0]}): {counts}")
-    print(f"  {'symbol':<7} {'signal':<6} {'conf':>5}  top features (SHAP toward the signal)")
-    for row in signals.itertuples(index=False):
-        features = ", ".join(f"{f['feature']} {f['contribution']:+.2f}" for f in json.loads(row.top_features)[:3])
-        print(f"  {row.symbol:<7} {row.signal:<6} {row.confidence:5.2f}  {features}")
-
-
-def _print_backtest(home: Path, day: str) -> None:
-    """One line: the strategy's net CAGR, Sharpe and max drawdown beside the benchmark's, and chance."""
-    import json
-
-    from turbomode_dagster.backtest.report import ENSEMBLE
-    from turbomode_dagster.storage.turbomode_db import TurboModeDB
-
-    db = TurboModeDB.at_home(home)
-    runs = db.read_backtest("backtest_runs", day).set_index("strategy")
-    results = db.read_backtest("backtest_results", day)
-    net = results[(results["scope"] == "total") & (results["basis"] == "net")]
-    value = net.set_index(["run_id", "metric"])["value"]
-    parameters = json.loads(runs.loc[ENSEMBLE, "parameters"])
-    benchmark = parameters["benchmark"]
-
-    def figures(strategy: str) -> str:
-        run = runs.loc[strategy, "run_id"]
-        return (
-            f"{strategy} net CAGR {value[run, 'cagr']:+.1%}, Sharpe {value[run, 'sharpe']:.2f}, "
-            f"max drawdown {value[run, 'max_drawdown']:.1%}"
-        )
-
-    ensemble = runs.loc[ENSEMBLE, "run_id"]
-    print(
-        f"\nBacktest {runs.loc[ENSEMBLE, 'period']} (out of fold): {figures(ENSEMBLE)}; {figures(benchmark)}; "
-        f"chance percentile {value[ensemble, 'chance_percentile']:.0f} among {parameters['chance_seeds']} "
-        f"permuted-signal strategies (their mean Sharpe {value[ensemble, 'chance_sharpe_mean']:.2f})"
-    )
-
-
-def _print_drift(home: Path, day: str) -> None:
-    """One line: how many features are on alert against the champion's baseline, and the flag."""
-    from turbomode_dagster.storage.turbomode_db import TurboModeDB
-
-    db = TurboModeDB.at_home(home)
-    rows = db.read_table("drift_monitoring", as_of_date=day)
-    flags = db.read_table("retrain_flags", as_of_date=day)
-    features = rows[rows["kind"] == "feature"]
-    alerting = features.loc[features["status"] == "alert", "feature"].tolist()
-    verdict = (
-        f"retraining flag raised ({flags['flag_id'].iloc[0]}, {flags['status'].iloc[0]}): {flags['reason'].iloc[0]}"
-        if len(flags)
-        else "no retraining flag"
-    )
-    print(
-        f"\nDrift {day} against {rows['model_version'].iloc[0]}: {len(alerting)} of {len(features)} monitored features "
-        f"on alert{' (' + ', '.join(alerting) + ')' if alerting else ''}; {verdict}"
-    )
 
 
 if __name__ == "__main__":
