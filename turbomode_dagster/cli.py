@@ -1,9 +1,14 @@
-"""The `turbomode` command: validate a config, run the night's tasks in process, render dagster.yaml."""
+"""The `turbomode` command: validate a config, run the night or one task, status, start/stop, dagster.yaml.
+
+Runs are created against the TurboMode code location and executed in this process, so the Dagster UI
+lists them under their jobs; `status`, `start` and `stop` are the seed's scheduler endpoints.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import time
@@ -19,13 +24,15 @@ from turbomode_dagster.config import (
 )
 from turbomode_dagster.console import (
     NIGHTLY_STEPS,
-    QUIET_CONSOLE,
     describe_run,
     print_backtest,
     print_drift,
     print_failure,
+    print_numbers,
     print_signals,
+    print_status,
     print_summary,
+    print_switches,
 )
 
 
@@ -54,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     nightly.add_argument("--date", help="the NYSE session, YYYY-MM-DD (default: the latest completed one)")
     nightly.add_argument("--sources", help="comma-separated source order overriding sources.order, e.g. sample")
     nightly.set_defaults(handler=_nightly)
+
+    run = commands.add_parser("run", help="run one task now (the seed's POST /scheduler/run_<function>)")
+    run.add_argument("task", help="task id 1-6 or function name, e.g. 3 or run_overnight_scanner")
+    run.add_argument("--date", help="the NYSE session for a daily task (default: the latest completed one)")
+    run.set_defaults(handler=_run)
+
+    status = commands.add_parser("status", help="the scheduler's status: daemon, next runs, last results, errors")
+    status.add_argument("--json", action="store_true", help="print the seed's /scheduler/status JSON document")
+    status.set_defaults(handler=_status)
+
+    for name, on in (("start", True), ("stop", False)):
+        switch = commands.add_parser(name, help=f"switch every TurboMode schedule and sensor {'on' if on else 'off'}")
+        switch.set_defaults(handler=_switch, on=on)
 
     home = commands.add_parser("dagster-home", help="write dagster.yaml for DAGSTER_HOME from the config")
     home.add_argument("folder", nargs="?", help="default: DAGSTER_HOME or <TURBOMODE_HOME>/dagster_home")
@@ -98,25 +118,18 @@ def _nightly(args: argparse.Namespace) -> int:
     if day is None:
         return 2
     from turbomode_dagster.definitions import build_definitions
-    from turbomode_dagster.orchestration.instance import open_instance, prepare_dagster_home
 
     home = turbomode_home()
     defs = build_definitions(cfg)
-    instance = open_instance(prepare_dagster_home(cfg, home))
+    instance = _instance(cfg, home)
     print(f"TurboMode nightly for {day}: home {home}, sources {' -> '.join(cfg.sources.order)}")
     outcomes = []
     for number, step in enumerate(NIGHTLY_STEPS, start=1):
         task = cfg.task(step.task)
         print(f"[{number}/{len(NIGHTLY_STEPS)}] Task {task.task_id} {task.function_name} ({task.name}) ...", flush=True)
-        started = time.monotonic()
-        result = defs.resolve_job_def(task.function_name).execute_in_process(
-            instance=instance, partition_key=day, raise_on_error=False, run_config=QUIET_CONSOLE
-        )
-        seconds = time.monotonic() - started
+        result, seconds = _execute(instance, defs.resolve_job_def(task.function_name), day, home)
         outcomes.append((task, result.success, seconds))
-        print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {describe_run(result)}", flush=True)
         if not result.success:
-            print_failure(result)
             break
     print_summary(cfg, day, home, outcomes)
     if len(outcomes) == len(NIGHTLY_STEPS) and all(ok for _, ok, _ in outcomes):
@@ -124,6 +137,81 @@ def _nightly(args: argparse.Namespace) -> int:
         print_backtest(home, day)
         print_drift(home, day)
     return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from turbomode_dagster.definitions import build_definitions
+    from turbomode_dagster.orchestration.launch import UnknownTask, resolve_task, task_job
+
+    cfg = load_settings()
+    try:
+        task = resolve_task(args.task, cfg.scheduled_tasks)
+        job = task_job(build_definitions(cfg), task)
+    except UnknownTask as exc:
+        print(f"turbomode run: {exc}", file=sys.stderr)
+        return 2
+    if job.partitions_def is None:
+        if args.date:
+            print(f"--date: task {task.task_id} ({task.function_name}) is not run per session", file=sys.stderr)
+            return 2
+        day = None
+    elif (day := _night(args.date, cfg.history.start_date)) is None:
+        return 2
+    home = turbomode_home()
+    print(f"Task {task.task_id} {task.function_name} ({task.name}){f' for {day}' if day else ''}: home {home}")
+    result, _ = _execute(_instance(cfg, home), job, day, home)
+    if result.success:
+        print_numbers(result, task.task_id)
+    return 0 if result.success else 1
+
+
+def _execute(instance, job, day: str | None, home: Path) -> tuple:
+    """Run one task's job attached to the code location; print its line, and record it when it fails."""
+    from turbomode_dagster.orchestration.failures import record_failed_result
+    from turbomode_dagster.orchestration.launch import execute_attached
+
+    started = time.monotonic()
+    result = execute_attached(instance, job, day)
+    seconds = time.monotonic() - started
+    print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {describe_run(result)}", flush=True)
+    if not result.success:
+        print_failure(result)
+        record_failed_result(result, home)
+    return result, seconds
+
+
+def _status(args: argparse.Namespace) -> int:
+    from turbomode_dagster.orchestration.control import turbomode_repository
+    from turbomode_dagster.orchestration.status import scheduler_status
+
+    cfg = load_settings()
+    home = turbomode_home()
+    instance = _instance(cfg, home)
+    with turbomode_repository(instance) as repository:
+        document = scheduler_status(instance, cfg, repository, home, dt.datetime.now(dt.timezone.utc))
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print_status(document, cfg.global_settings.timezone)
+    return 0
+
+
+def _switch(args: argparse.Namespace) -> int:
+    from turbomode_dagster.orchestration.control import switch_all, turbomode_repository
+
+    cfg = load_settings()
+    instance = _instance(cfg, turbomode_home())
+    with turbomode_repository(instance) as repository:
+        switches = switch_all(instance, repository, on=args.on)
+    print_switches(switches, args.on)
+    return 0
+
+
+def _instance(cfg, home: Path):
+    """The persistent Dagster instance: DAGSTER_HOME, or the one under TURBOMODE_HOME."""
+    from turbomode_dagster.orchestration.instance import open_instance, prepare_dagster_home
+
+    return open_instance(prepare_dagster_home(cfg, home))
 
 
 def _night(requested: str | None, history_start: dt.date) -> str | None:

@@ -17,8 +17,6 @@ class NightlyStep:
     results: str
 
 
-# Dagster's console logger at WARNING: the command prints its own progress; full logs stay in the instance.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 NIGHTLY_STEPS = (
     NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),
     NightlyStep(TaskId.ORCHESTRATOR, "features, samples, OOF predictions: {home}/assets/; models: {home}/models/"),
@@ -56,14 +54,25 @@ def describe_run(result) -> str:
     return "; ".join(parts) or "no assets materialised"
 
 
+def print_numbers(result, task_id: int) -> None:
+    """The task's own numbers from the run's materialisations (the seed's `results`)."""
+    from turbomode_dagster.task_results import task_numbers
+
+    assets = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        assets[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
+    numbers = task_numbers(task_id, assets)
+    print(f"Results: {', '.join(f'{k} {v}' for k, v in numbers.items()) or 'none recorded'}")
+
+
 def print_failure(result) -> None:
     """The root cause of each failed step, without Dagster's wrapping and stack."""
+    from turbomode_dagster.orchestration.failures import root_cause
+
     for event in result.all_events:
         if event.is_step_failure:
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            print(f"      step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
+            print(f"      step {event.step_key} failed: {root_cause(event.event_specific_data.error)}", file=sys.stderr)
 
 
 def print_summary(cfg: Settings, day: str, home: Path, outcomes: list) -> None:
@@ -148,3 +157,41 @@ def print_drift(home: Path, day: str) -> None:
         f"\nDrift {day} against {rows['model_version'].iloc[0]}: {len(alerting)} of {len(features)} monitored features "
         f"on alert{' (' + ', '.join(alerting) + ')' if alerting else ''}; {verdict}"
     )
+
+
+def print_status(document: dict, timezone: str) -> None:
+    """The status document as a table: one line per task, then the errors."""
+    from turbomode_dagster.orchestration.status import NO_INFORMATION
+
+    daemon = "running" if document["running"] else "NOT running (start it with `dagster dev` or `dagster-daemon run`)"
+    print(f"TurboMode scheduler: daemon {daemon}; config version {document['version']}; times in {timezone}")
+    print(f"  {'task':<4} {'function':<24} {'enabled':<7} {'schedule':<8} {'next run':<25} {'last run':<25} result")
+    for job in document["jobs"]:
+        task = job["id"].removeprefix("task_")
+        result = document["last_results"].get(task, {})
+        numbers = ", ".join(f"{k} {v}" for k, v in result.items() if k not in ("status", "run_id"))
+        print(
+            f"  {task:<4} {job['function']:<24} {'yes' if job['enabled'] else 'no':<7} {job['schedule']:<8} "
+            f"{job['next_run'] or '-':<25} {document['last_runs'].get(task, '-'):<25} "
+            f"{result.get('status', 'never run')}{'; ' + numbers if numbers else ''}"
+        )
+        if job["waiting"] and job["waiting"] != NO_INFORMATION:
+            print(f"       waiting: {job['waiting']}")
+    if not document["errors"]:
+        print("No failed runs recorded.")
+        return
+    print("Latest failure per task:")
+    for task, error in sorted(document["errors"].items()):
+        print(
+            f"  Task {task} {error['job']} at {error['timestamp']} (session {error['session'] or '-'}, "
+            f"step {error['step'] or '-'}, run {error['run_id']}): {error['error']}"
+        )
+
+
+def print_switches(switches: list, on: bool) -> None:
+    """What `turbomode start` / `stop` changed, one line per schedule or sensor."""
+    changed = [s for s in switches if s.changed]
+    print(f"{len(changed)} of {len(switches)} TurboMode schedules and sensors switched {'on' if on else 'off'}:")
+    for switch in switches:
+        note = f"{switch.before} -> {switch.after}" if switch.changed else f"already {switch.after}"
+        print(f"  {switch.kind:<8} {switch.name:<36} {note}")

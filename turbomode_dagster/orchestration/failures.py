@@ -16,9 +16,11 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
+from dagster._core.execution.job_execution_result import JobExecutionResult
 from dagster._utils.error import SerializableErrorInfo
 
 from turbomode_dagster.config import FUNCTION_NAMES, failure_webhook_url
@@ -63,6 +65,16 @@ def failure_record(
         error=error or "no error message recorded",
         failed_at=failed_at,
     )
+
+
+def record_failed_result(result: JobExecutionResult, home: Path) -> RunFailure:
+    """Keep the failure of a run executed in this process (the sensor, when it runs, finds the same row)."""
+    failed_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    failure = failure_record(
+        result.dagster_run, result.get_run_failure_event(), result.get_step_failure_events(), failed_at
+    )
+    RunFailureLog(TurboModeDB.at_home(home)).record(failure)
+    return failure
 
 
 def post_webhook(url: str, failure: RunFailure, log: logging.Logger | dg.DagsterLogManager) -> bool:
