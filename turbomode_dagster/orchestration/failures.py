@@ -37,10 +37,14 @@ DAGSTER_ERROR_PREFIX = "dagster._core.errors."
 
 
 def root_cause(error: SerializableErrorInfo) -> str:
-    """The failing code's own error message (`ValueError: ...`), unwrapped from Dagster's wrappers."""
+    """The failing code's own error (`DatabaseMissing: ...`), unwrapped from Dagster's wrappers."""
     while error.cause is not None and error.message.startswith(DAGSTER_ERROR_PREFIX):
         error = error.cause
-    return error.message.strip()
+    text = error.message.strip()
+    qualified, separator, message = text.partition(": ")
+    if separator and error.cls_name and qualified.endswith(error.cls_name):  # the class without its module path
+        return f"{error.cls_name}: {message}"
+    return text
 
 
 def failure_record(
