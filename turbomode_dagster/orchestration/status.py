@@ -82,7 +82,8 @@ def scheduler_status(
 
 
 def daemons_running(instance: dg.DagsterInstance, now: dt.datetime) -> bool:
-    """Whether the scheduler and sensor daemons have sent a heartbeat recently enough to count as alive."""
+    """Whether the scheduler and sensor daemons are alive by Dagster's own rule (the UI's daemon page):
+    a heartbeat within the 30 s interval plus Dagster's 30 min tolerance."""
     statuses = get_daemon_statuses(instance, DAEMONS, curr_time_seconds=now.timestamp(), ignore_errors=True)
     return all(s.healthy for s in statuses.values())
 
