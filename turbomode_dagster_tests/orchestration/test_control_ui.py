@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from turbomode_dagster.cli import main
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.orchestration.instance import instance_yaml
 from turbomode_dagster_tests.conftest import DAY, ENV_VARS, SMALL_PATCHES, write_config
@@ -117,11 +118,13 @@ def test_every_run_is_listed_under_its_job(webserver: int) -> None:
 
 
 @pytest.mark.slow
-def test_stop_and_start_flip_the_toggles_the_ui_shows(webserver: int, environment: dict[str, str]) -> None:
+def test_stop_and_start_flip_the_toggles_the_ui_shows(
+    webserver: int, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ENV_VARS:
+        monkeypatch.setenv(name, environment[name]) if name in environment else monkeypatch.delenv(name, False)
     assert toggles(webserver) == {"RUNNING"}
-    stopped = run(environment, str(BIN / "turbomode"), "stop")
-    assert stopped.returncode == 0, stopped.stderr
+    assert main(["stop"]) == 0
     assert toggles(webserver) == {"STOPPED"}
-    started = run(environment, str(BIN / "turbomode"), "start")
-    assert started.returncode == 0, started.stderr
+    assert main(["start"]) == 0
     assert toggles(webserver) == {"RUNNING"}
