@@ -85,7 +85,14 @@ class TurboModeInstance(dg.DagsterInstance):
         """The stock instance's storage defaults."""
         return InstanceRef.config_defaults(base_dir)
 
-    def create_run_for_job(self, job_def, *args, remote_job_origin=None, job_code_origin=None, **kwargs):
+    def create_run_for_job(
+        self,
+        job_def: dg.JobDefinition,
+        *args: object,
+        remote_job_origin: RemoteJobOrigin | None = None,
+        job_code_origin: JobPythonOrigin | None = None,
+        **kwargs: object,
+    ) -> dg.DagsterRun:
         """As Dagster's, with the code location's origin filled in for an unattached TurboMode run."""
         if remote_job_origin is None and is_turbomode_code(job_code_origin):
             remote_job_origin = job_origin(job_def.name)
