@@ -10,6 +10,7 @@ partition's tags are applied as Dagster applies them to a launched run.
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.definitions.executor_definition import multi_or_in_process_executor
 from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.execution.api import execute_run
 from dagster._core.execution.execute_in_process import merge_run_tags
@@ -18,10 +19,10 @@ from dagster._core.execution.job_execution_result import JobExecutionResult
 from turbomode_dagster.config import ScheduledTask
 from turbomode_dagster.orchestration.code_location import job_code_origin, job_origin
 
-RUN_CONFIG = {
-    "execution": {"config": {"in_process": {}}},
-    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-}
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The default executor of Definitions picks in-process execution with this config; a job that names the
+# in-process executor itself needs none.
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 class UnknownTask(LookupError):
@@ -49,10 +50,11 @@ def execute_attached(
     instance: dg.DagsterInstance, job: dg.JobDefinition, partition_key: str | None = None
 ) -> JobExecutionResult:
     """Create `job`'s run (for `partition_key`) against the code location's origin and execute it here."""
-    tags = merge_run_tags(job, partition_key, None, None, instance, RUN_CONFIG)
+    run_config = {**QUIET_CONSOLE, **(IN_PROCESS if job.executor_def.name == multi_or_in_process_executor.name else {})}
+    tags = merge_run_tags(job, partition_key, None, None, instance, run_config)
     run = instance.create_run_for_job(
         job_def=job,
-        run_config=RUN_CONFIG,
+        run_config=run_config,
         tags=tags,
         remote_job_origin=job_origin(job.name),
         job_code_origin=job_code_origin(job.name),
