@@ -1,43 +1,38 @@
-"""The `turbomode` command: validate a config, run the night's tasks in process, render dagster.yaml."""
+"""The `turbomode` command: validate a config, run the night or one task, status, start/stop, dagster.yaml.
+
+Runs are created against the TurboMode code location and executed in this process, so the Dagster UI
+lists them under their jobs; `status`, `start` and `stop` are the seed's scheduler endpoints.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import (
     ConfigError,
-    Settings,
-    TaskId,
     config_path,
     dagster_home_env,
     load_settings,
     turbomode_home,
 )
-
-
-@dataclass(frozen=True)
-class NightlyStep:
-    """One task of the night, run as its Dagster job on the night's session partition."""
-
-    task: TaskId
-    results: str
-
-
-# Dagster's console logger at WARNING: the command prints its own progress; full logs stay in the instance.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-NIGHTLY_STEPS = (
-    NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),
-    NightlyStep(TaskId.ORCHESTRATOR, "features, samples, OOF predictions: {home}/assets/; models: {home}/models/"),
-    NightlyStep(TaskId.OVERNIGHT_SCANNER, "model registry, SHAP logs, predictions, signals: {home}/turbomode.db"),
-    NightlyStep(TaskId.BACKTEST_GENERATOR, "backtest runs, results, equity curves, trades: {home}/turbomode.db"),
-    NightlyStep(TaskId.DRIFT_MONITOR, "drift log and retraining flags: {home}/turbomode.db"),
+from turbomode_dagster.console import (
+    NIGHTLY_STEPS,
+    describe_run,
+    print_backtest,
+    print_drift,
+    print_failure,
+    print_numbers,
+    print_signals,
+    print_status,
+    print_summary,
+    print_switches,
 )
 
 
@@ -66,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     nightly.add_argument("--date", help="the NYSE session, YYYY-MM-DD (default: the latest completed one)")
     nightly.add_argument("--sources", help="comma-separated source order overriding sources.order, e.g. sample")
     nightly.set_defaults(handler=_nightly)
+
+    run = commands.add_parser("run", help="run one task now (the seed's POST /scheduler/run_<function>)")
+    run.add_argument("task", help="task id 1-6 or function name, e.g. 3 or run_overnight_scanner")
+    run.add_argument("--date", help="the NYSE session for a daily task (default: the latest completed one)")
+    run.set_defaults(handler=_run)
+
+    status = commands.add_parser("status", help="the scheduler's status: daemon, next runs, last results, errors")
+    status.add_argument("--json", action="store_true", help="print the seed's /scheduler/status JSON document")
+    status.set_defaults(handler=_status)
+
+    for name, on in (("start", True), ("stop", False)):
+        switch = commands.add_parser(name, help=f"switch every TurboMode schedule and sensor {'on' if on else 'off'}")
+        switch.set_defaults(handler=_switch, on=on)
 
     home = commands.add_parser("dagster-home", help="write dagster.yaml for DAGSTER_HOME from the config")
     home.add_argument("folder", nargs="?", help="default: DAGSTER_HOME or <TURBOMODE_HOME>/dagster_home")
@@ -110,32 +118,100 @@ def _nightly(args: argparse.Namespace) -> int:
     if day is None:
         return 2
     from turbomode_dagster.definitions import build_definitions
-    from turbomode_dagster.orchestration.instance import open_instance, prepare_dagster_home
 
     home = turbomode_home()
     defs = build_definitions(cfg)
-    instance = open_instance(prepare_dagster_home(cfg, home))
+    instance = _instance(cfg, home)
     print(f"TurboMode nightly for {day}: home {home}, sources {' -> '.join(cfg.sources.order)}")
     outcomes = []
     for number, step in enumerate(NIGHTLY_STEPS, start=1):
         task = cfg.task(step.task)
         print(f"[{number}/{len(NIGHTLY_STEPS)}] Task {task.task_id} {task.function_name} ({task.name}) ...", flush=True)
-        started = time.monotonic()
-        result = defs.resolve_job_def(task.function_name).execute_in_process(
-            instance=instance, partition_key=day, raise_on_error=False, run_config=QUIET_CONSOLE
-        )
-        seconds = time.monotonic() - started
+        result, seconds = _execute(instance, defs.resolve_job_def(task.function_name), day, home)
         outcomes.append((task, result.success, seconds))
-        print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {_describe(result)}", flush=True)
         if not result.success:
-            _print_failure(result)
             break
-    _print_summary(cfg, day, home, outcomes)
+    print_summary(cfg, day, home, outcomes)
     if len(outcomes) == len(NIGHTLY_STEPS) and all(ok for _, ok, _ in outcomes):
-        _print_signals(home, day)
-        _print_backtest(home, day)
-        _print_drift(home, day)
+        print_signals(home, day)
+        print_backtest(home, day)
+        print_drift(home, day)
     return 0 if all(ok for _, ok, _ in outcomes) and len(outcomes) == len(NIGHTLY_STEPS) else 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from turbomode_dagster.definitions import build_definitions
+    from turbomode_dagster.orchestration.launch import UnknownTask, resolve_task, task_job
+
+    cfg = load_settings()
+    try:
+        task = resolve_task(args.task, cfg.scheduled_tasks)
+        job = task_job(build_definitions(cfg), task)
+    except UnknownTask as exc:
+        print(f"turbomode run: {exc}", file=sys.stderr)
+        return 2
+    if job.partitions_def is None:
+        if args.date:
+            print(f"--date: task {task.task_id} ({task.function_name}) is not run per session", file=sys.stderr)
+            return 2
+        day = None
+    elif (day := _night(args.date, cfg.history.start_date)) is None:
+        return 2
+    home = turbomode_home()
+    print(f"Task {task.task_id} {task.function_name} ({task.name}){f' for {day}' if day else ''}: home {home}")
+    result, _ = _execute(_instance(cfg, home), job, day, home)
+    if result.success:
+        print_numbers(result, task.task_id)
+    return 0 if result.success else 1
+
+
+def _execute(instance, job, day: str | None, home: Path) -> tuple:
+    """Run one task's job attached to the code location; print its line, and record it when it fails."""
+    from turbomode_dagster.orchestration.failures import record_failed_result
+    from turbomode_dagster.orchestration.launch import execute_attached
+
+    started = time.monotonic()
+    result = execute_attached(instance, job, day)
+    seconds = time.monotonic() - started
+    print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {describe_run(result)}", flush=True)
+    if not result.success:
+        print_failure(result)
+        record_failed_result(result, home)
+    return result, seconds
+
+
+def _status(args: argparse.Namespace) -> int:
+    from turbomode_dagster.orchestration.control import turbomode_repository
+    from turbomode_dagster.orchestration.status import scheduler_status
+
+    cfg = load_settings()
+    home = turbomode_home()
+    instance = _instance(cfg, home)
+    with turbomode_repository(instance) as repository:
+        document = scheduler_status(instance, cfg, repository, home, dt.datetime.now(dt.timezone.utc))
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print_status(document, cfg.global_settings.timezone)
+    return 0
+
+
+def _switch(args: argparse.Namespace) -> int:
+    from turbomode_dagster.orchestration.control import switch_all, turbomode_repository
+
+    cfg = load_settings()
+    instance = _instance(cfg, turbomode_home())
+    with turbomode_repository(instance) as repository:
+        switches = switch_all(instance, repository, on=args.on)
+    print_switches(switches, args.on)
+    return 0
+
+
+def _instance(cfg, home: Path):
+    """The persistent Dagster instance: DAGSTER_HOME, or the one under TURBOMODE_HOME."""
+    from turbomode_dagster.orchestration.instance import open_instance, prepare_dagster_home
+
+    return open_instance(prepare_dagster_home(cfg, home))
 
 
 def _night(requested: str | None, history_start: dt.date) -> str | None:
@@ -157,128 +233,6 @@ def _night(requested: str | None, history_start: dt.date) -> str | None:
         )
         return None
     return day.isoformat()
-
-
-SUMMARY_KEYS = (
-    "rows", "backend", "class_balance", "model_version", "status", "signals",
-    "net_sharpe", "chance_percentile", "features_alerting", "flag_raised",
-)  # fmt: skip
-
-
-def _describe(result) -> str:
-    """A one-line account of what the run materialised, from its metadata."""
-    parts = []
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        metadata = {k: v.value for k, v in materialization.metadata.items()}
-        if "rows_by_source" in metadata:
-            failed = metadata.get("symbols_failed") or {}
-            parts.append(
-                f"bars by source {metadata['rows_by_source']}, range {metadata.get('date_range')}, "
-                f"quarantined {metadata.get('quarantined_rows', 0)}, failed symbols: {', '.join(failed) or 'none'}"
-            )
-            continue
-        shown = {k: metadata[k] for k in SUMMARY_KEYS if k in metadata}
-        if shown:
-            parts.append(f"{materialization.asset_key.to_user_string()} {shown}")
-    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    if checks:
-        parts.append("checks " + ", ".join(f"{c.check_name} {'ok' if c.passed else 'FAILED'}" for c in checks))
-    return "; ".join(parts) or "no assets materialised"
-
-
-def _print_failure(result) -> None:
-    """The root cause of each failed step, without Dagster's wrapping and stack."""
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            print(f"      step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
-
-
-def _print_summary(cfg: Settings, day: str, home: Path, outcomes: list) -> None:
-    print(f"\nSummary for {day}:")
-    for task, ok, seconds in outcomes:
-        print(f"  Task {task.task_id} {task.function_name:<24} {'ok' if ok else 'FAILED':<7} {seconds:6.1f} s")
-    for step in NIGHTLY_STEPS[len(outcomes) :]:
-        print(f"  Task {step.task.value} {step.task.function_name:<24} not run")
-    print("Results:")
-    for step in NIGHTLY_STEPS[: len(outcomes)]:
-        print(f"  {step.results.format(home=home)}")
-
-
-def _print_signals(home: Path, day: str) -> None:
-    """The night's signals, strongest first: what a trader acts on at the next open."""
-    import json
-
-    from turbomode_dagster.storage.turbomode_db import TurboModeDB
-
-    signals = TurboModeDB.at_home(home).read_table("signals", as_of_date=day)
-    if signals.empty:
-        print(f"\nNo signals for {day}.")
-        return
-    target = signals["target_date"].iloc[0]
-    order = {"BUY": 0, "SELL": 1, "HOLD": 2}
-    signals = signals.assign(rank=signals["signal"].map(order)).sort_values(
-        ["rank", "confidence"], ascending=[True, False]
-    )
-    counts = signals["signal"].value_counts().to_dict()
-    print(f"\nSignals for {target} (as of {day}, model {signals['model_version'].iloc[0]}): {counts}")
-    print(f"  {'symbol':<7} {'signal':<6} {'conf':>5}  top features (SHAP toward the signal)")
-    for row in signals.itertuples(index=False):
-        features = ", ".join(f"{f['feature']} {f['contribution']:+.2f}" for f in json.loads(row.top_features)[:3])
-        print(f"  {row.symbol:<7} {row.signal:<6} {row.confidence:5.2f}  {features}")
-
-
-def _print_backtest(home: Path, day: str) -> None:
-    """One line: the strategy's net CAGR, Sharpe and max drawdown beside the benchmark's, and chance."""
-    import json
-
-    from turbomode_dagster.backtest.report import ENSEMBLE
-    from turbomode_dagster.storage.turbomode_db import TurboModeDB
-
-    db = TurboModeDB.at_home(home)
-    runs = db.read_backtest("backtest_runs", day).set_index("strategy")
-    results = db.read_backtest("backtest_results", day)
-    net = results[(results["scope"] == "total") & (results["basis"] == "net")]
-    value = net.set_index(["run_id", "metric"])["value"]
-    parameters = json.loads(runs.loc[ENSEMBLE, "parameters"])
-    benchmark = parameters["benchmark"]
-
-    def figures(strategy: str) -> str:
-        run = runs.loc[strategy, "run_id"]
-        return (
-            f"{strategy} net CAGR {value[run, 'cagr']:+.1%}, Sharpe {value[run, 'sharpe']:.2f}, "
-            f"max drawdown {value[run, 'max_drawdown']:.1%}"
-        )
-
-    ensemble = runs.loc[ENSEMBLE, "run_id"]
-    print(
-        f"\nBacktest {runs.loc[ENSEMBLE, 'period']} (out of fold): {figures(ENSEMBLE)}; {figures(benchmark)}; "
-        f"chance percentile {value[ensemble, 'chance_percentile']:.0f} among {parameters['chance_seeds']} "
-        f"permuted-signal strategies (their mean Sharpe {value[ensemble, 'chance_sharpe_mean']:.2f})"
-    )
-
-
-def _print_drift(home: Path, day: str) -> None:
-    """One line: how many features are on alert against the champion's baseline, and the flag."""
-    from turbomode_dagster.storage.turbomode_db import TurboModeDB
-
-    db = TurboModeDB.at_home(home)
-    rows = db.read_table("drift_monitoring", as_of_date=day)
-    flags = db.read_table("retrain_flags", as_of_date=day)
-    features = rows[rows["kind"] == "feature"]
-    alerting = features.loc[features["status"] == "alert", "feature"].tolist()
-    verdict = (
-        f"retraining flag raised ({flags['flag_id'].iloc[0]}, {flags['status'].iloc[0]}): {flags['reason'].iloc[0]}"
-        if len(flags)
-        else "no retraining flag"
-    )
-    print(
-        f"\nDrift {day} against {rows['model_version'].iloc[0]}: {len(alerting)} of {len(features)} monitored features "
-        f"on alert{' (' + ', '.join(alerting) + ')' if alerting else ''}; {verdict}"
-    )
 
 
 if __name__ == "__main__":

@@ -691,6 +691,11 @@ def dagster_home_env() -> Path | None:
     return Path(env) if env else None
 
 
+def failure_webhook_url() -> str | None:
+    """TURBOMODE_FAILURE_WEBHOOK: where failed runs are POSTed as JSON (never kept in a file), or None."""
+    return os.environ.get("TURBOMODE_FAILURE_WEBHOOK") or None
+
+
 @lru_cache(maxsize=8)
 def _cached(path: str, sources_override: str | None) -> Settings:
     return load_settings(path)

@@ -12,6 +12,7 @@ from turbomode_dagster.orchestration.assets.maintenance import build_maintenance
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
 from turbomode_dagster.orchestration.assets.models import build_model_assets
 from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
+from turbomode_dagster.orchestration.failures import build_failure_sensor
 from turbomode_dagster.orchestration.io_managers import ParquetIOManager
 from turbomode_dagster.orchestration.jobs import TASK_GROUPS, task_job
 from turbomode_dagster.orchestration.maintenance_schedule import maintenance_schedule
@@ -52,7 +53,7 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
             ),
             maintenance_schedule(cfg.task(TaskId.WEEKLY_MAINTENANCE), cfg, jobs[TaskId.WEEKLY_MAINTENANCE]),
         ],
-        sensors=[build_retrain_sensor(jobs[TaskId.ORCHESTRATOR])],
+        sensors=[build_retrain_sensor(jobs[TaskId.ORCHESTRATOR]), build_failure_sensor()],
         resources={
             "turbomode": home,
             "master_db": MasterDBWriteAccess(turbomode=home),

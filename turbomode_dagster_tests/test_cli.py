@@ -228,6 +228,19 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory):
             run.process.wait()
 
 
+def assert_runs_attached(run: Background, jobs: set[str]) -> None:
+    """Every run the command made carries the turbomode code location's origin (the UI lists it under its job)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(run.home.parent / "dagster_home")) as instance:
+        runs = instance.get_runs()
+    assert {r.job_name for r in runs} == jobs
+    assert {r.remote_job_origin.repository_origin.get_label() for r in runs if r.remote_job_origin} == {
+        "__repository__@turbomode"
+    }
+    assert all(r.remote_job_origin is not None for r in runs), [r.job_name for r in runs if not r.remote_job_origin]
+
+
 def assert_day_ingested(run: Background) -> None:
     bars = run.bars()
     assert sorted(symbol for symbol, date, _ in bars if date == DAY) == sorted(UNIVERSE)
@@ -242,6 +255,7 @@ def test_dagster_job_execute_run_ingestion(end_to_end) -> None:
     assert code == 0, log[-3000:]
     assert "RUN_SUCCESS" in log
     assert_day_ingested(end_to_end["job_execute"])
+    assert_runs_attached(end_to_end["job_execute"], {"run_ingestion"})
 
 
 @pytest.mark.slow
@@ -249,6 +263,7 @@ def test_dagster_asset_materialize_the_market_data(end_to_end) -> None:
     code, log = end_to_end["asset_materialize"].wait()
     assert code == 0, log[-3000:]
     assert_day_ingested(end_to_end["asset_materialize"])
+    assert_runs_attached(end_to_end["asset_materialize"], {"__ASSET_JOB"})
 
 
 @pytest.mark.slow
@@ -292,3 +307,85 @@ def test_turbomode_nightly_end_to_end(end_to_end) -> None:
     ), backtest
     bars = run.bars()
     assert sorted(symbol for symbol, date, _ in bars if date == DAY) == sorted(NIGHTLY_PATCHES["universe.symbols"])
+    assert_runs_attached(run, set(jobs))
+
+
+@pytest.fixture
+def sample_home(home: Path, make_config, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh home with the small config on the built-in sample source (fast: three symbols, a month)."""
+    monkeypatch.setenv("TURBOMODE_CONFIG", str(make_config({**SMALL_PATCHES, "sources.order": ["sample"]})))
+    return home
+
+
+def test_run_refuses_an_unknown_task(sample_home: Path, capsys) -> None:
+    assert main(["run", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "turbomode run: unknown task 'nonsense': use a task id or function name, one of 1 (run_ingestion)"
+    )
+    assert "Traceback" not in err
+
+
+def test_run_refuses_a_day_that_is_not_a_session(sample_home: Path, capsys) -> None:
+    assert main(["run", "1", "--date", "2026-11-26"]) == 2
+    assert "2026-11-26 is not an NYSE session; the previous session is 2026-11-25" in capsys.readouterr().err
+
+
+def test_run_of_the_unpartitioned_maintenance_task_takes_no_date(sample_home: Path, capsys) -> None:
+    from turbomode_dagster.config import load_settings
+    from turbomode_dagster.definitions import build_definitions
+
+    assert main(["run", "6", "--date", DAY]) == 2
+    err = capsys.readouterr().err
+    if "run_weekly_maintenance" in {j.name for j in build_definitions(load_settings()).resolve_all_job_defs()}:
+        assert "--date: task 6 (run_weekly_maintenance) is not run per session" in err
+    else:  # before Task 6 exists, the task is refused by name
+        assert "task 6 (run_weekly_maintenance) has no job in the code location" in err
+
+
+def test_run_one_task_attached_to_the_code_location(sample_home: Path, capsys) -> None:
+    import dagster as dg
+
+    assert main(["run", "run_ingestion", "--date", DAY]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"Task 1 run_ingestion (Master Market Data Ingestion) for {DAY}: home {sample_home}"
+    assert out[1].lstrip().startswith("done in ")
+    assert out[2] == f"Results: symbols_processed 3, candles_ingested {3 * 18}, quarantined_rows 0, symbols_failed 0"
+    with dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:
+        (run,) = instance.get_runs()
+        assert run.remote_job_origin.repository_origin.get_label() == "__repository__@turbomode"
+        assert run.tags["dagster/partition"] == DAY
+
+    assert main(["status", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"running", "version", "jobs", "last_runs", "last_results", "errors"}
+    assert document["last_results"]["1"]["status"] == "success"
+    assert document["last_results"]["1"]["candles_ingested"] == 3 * 18
+
+
+def test_a_failed_run_is_reported_and_shown_by_status(sample_home: Path, capsys) -> None:
+    assert main(["run", "2", "--date", DAY]) == 1  # no ingestion yet: the Master DB is missing
+    err = capsys.readouterr().err
+    assert "step feature_panel failed: DatabaseMissing: " in err
+    assert "Traceback" not in err
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "Latest failure per task:" in out
+    (line,) = [x for x in out.splitlines() if x.startswith("  Task 2 run_orchestrator at ")]
+    assert f"(session {DAY}, step feature_panel, run " in line
+    assert line.endswith("does not exist yet: run ingestion (job run_ingestion) first")
+
+
+def test_stop_then_start_switch_every_schedule_and_sensor(sample_home: Path, capsys) -> None:
+    assert main(["stop"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    count = len(out) - 1
+    assert out[0] == f"{count} of {count} TurboMode schedules and sensors switched off:"
+    assert "  schedule run_ingestion_schedule" in "\n".join(out)
+    assert all(line.endswith("running -> stopped") for line in out[1:])
+    assert main(["stop"]) == 0
+    assert capsys.readouterr().out.startswith(f"0 of {count} TurboMode schedules and sensors switched off:")
+    assert main(["start"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{count} of {count} TurboMode schedules and sensors switched on:"
+    assert all(line.endswith("stopped -> running") for line in out[1:])

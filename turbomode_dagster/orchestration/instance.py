@@ -6,7 +6,8 @@ Run monitoring enforces each task's `dagster/max_runtime` (timeout_minutes) and 
 (`orchestration/pools.py`: every writer of either database, and maintenance) admits one step at a
 time, so no two writers and no VACUUM overlap, and the daemon frees the slots of runs that ended
 without giving them back (`turbomode_dagster.orchestration.pool_slots` covers killed runs with no daemon).
-Telemetry is off.
+Telemetry is off. The instance class attaches runs of TurboMode's code made outside the UI to the code location
+(`turbomode_dagster.orchestration.code_location.TurboModeInstance`), so the UI lists them under their jobs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from turbomode_dagster.config import Settings, dagster_home_env
+from turbomode_dagster.orchestration.code_location import TurboModeInstance
 from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.retries import TASK_TAG
 
@@ -28,6 +30,9 @@ def instance_yaml(settings: Settings) -> str:
     """dagster.yaml for these settings."""
     defaults = settings.global_settings.job_defaults
     return f"""# Rendered from scheduler_config.json by `turbomode dagster-home`; edit the config, not this file.
+instance_class:
+  module: {TurboModeInstance.__module__}
+  class: {TurboModeInstance.__name__}
 telemetry:
   enabled: false
 run_monitoring:
@@ -57,8 +62,14 @@ def write_dagster_home(settings: Settings, folder: Path) -> Path:
 
 
 def prepare_dagster_home(settings: Settings, home: Path) -> Path:
-    """DAGSTER_HOME if set, else `<TURBOMODE_HOME>/dagster_home` with a rendered dagster.yaml."""
+    """DAGSTER_HOME if set, else `<TURBOMODE_HOME>/dagster_home`, rendered there.
+
+    A user's DAGSTER_HOME keeps its dagster.yaml as it is; one without a dagster.yaml gets the rendered
+    file, so `dagster` commands run against it later queue, time out and attach runs as TurboMode's do.
+    """
     if env := dagster_home_env():
+        if not (env / "dagster.yaml").exists():
+            write_dagster_home(settings, env)
         return env
     folder = home / "dagster_home"
     write_dagster_home(settings, folder)

@@ -3,7 +3,8 @@
 SQLite at `$TURBOMODE_HOME/turbomode.db`, opened through `storage.sqlite` (WAL, busy timeout,
 versioned migrations). Later tables arrive as later migrations: the second holds the backtests
 (backtest_runs and, by run, backtest_results, backtest_equity, backtest_trades), the third the drift
-log (`storage.drift_log`: baselines, drift_monitoring, retrain_flags). Every write is one
+log (`storage.drift_log`: baselines, drift_monitoring, retrain_flags), the fourth the failed runs
+(`storage.run_failures`). Every write is one
 transaction, and every writer is idempotent: re-registering a model updates its row in place,
 and a day's scan or a model's SHAP log replaces its partition instead of adding to it. JSON columns
 hold sorted-key JSON, with NaN written as null.
@@ -88,6 +89,12 @@ MIGRATIONS: Sequence[str] = (
         flag_id TEXT PRIMARY KEY, as_of_date TEXT NOT NULL, model_version TEXT NOT NULL, reason TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('open', 'resolved')), resolved_by TEXT, raised_at TEXT NOT NULL,
         resolved_at TEXT, UNIQUE (as_of_date, model_version))
+    """,
+    """
+    CREATE TABLE run_failures (
+        run_id TEXT PRIMARY KEY, job_name TEXT NOT NULL, task_id INTEGER, session TEXT, step TEXT,
+        error TEXT NOT NULL, failed_at TEXT NOT NULL);
+    CREATE INDEX run_failures_by_task ON run_failures (task_id, failed_at)
     """,
 )
 BACKTEST_COLUMNS = {

@@ -268,15 +268,10 @@ def test_the_lineage_shows_every_group(night: Night, page) -> None:
 def test_the_jobs_list_shows_every_task(night: Night, page) -> None:
     page.goto("/jobs")
     for job in ("run_ingestion", "run_orchestrator", "run_overnight_scanner", "run_backtest_generator",
-                "run_drift_monitor"):  # fmt: skip
+                "run_drift_monitor", "run_weekly_maintenance"):  # fmt: skip
         sync_api.expect(page.get_by_text(job, exact=True)).to_be_visible()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runs launched by `turbomode nightly` carry no code-location origin, so the job's Runs tab does not "
-    "list them; issue 11's first point (another branch) launches them against the code location",
-)
 def test_the_ingestion_jobs_runs_tab_lists_the_nightlys_run(night: Night, page) -> None:
     with dg.DagsterInstance.from_config(str(night.dagster_home)) as instance:
         runs = instance.get_runs(dg.RunsFilter(job_name="run_ingestion", tags={"dagster/partition": DAY}))

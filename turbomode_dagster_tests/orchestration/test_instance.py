@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from turbomode_dagster.config import SHIPPED_CONFIG, load_settings
+from turbomode_dagster.orchestration.code_location import TurboModeInstance
 from turbomode_dagster.orchestration.instance import (
     SHIPPED_INSTANCE_YAML,
     instance_yaml,
@@ -44,16 +45,33 @@ def test_the_instance_enforces_timeouts_and_queues_runs(tmp_path: Path, make_con
         instance.dispose()
 
 
-def test_prepare_dagster_home_renders_under_the_home_unless_dagster_home_is_set(
+def test_prepare_dagster_home_renders_under_the_home_or_into_a_bare_dagster_home(
     tmp_path: Path, small_settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = prepare_dagster_home(small_settings, tmp_path / "home")
     assert folder == tmp_path / "home" / "dagster_home"
     assert (folder / "dagster.yaml").read_text() == instance_yaml(small_settings)
 
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "mine"))
-    assert prepare_dagster_home(small_settings, tmp_path / "home") == tmp_path / "mine"
-    assert not (tmp_path / "mine").exists(), "a user's DAGSTER_HOME is used as is, not rewritten"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(mine))
+    assert prepare_dagster_home(small_settings, tmp_path / "home") == mine
+    assert (mine / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n", "a user's file is kept"
+
+    bare = tmp_path / "bare"
+    monkeypatch.setenv("DAGSTER_HOME", str(bare))
+    assert prepare_dagster_home(small_settings, tmp_path / "home") == bare
+    assert (bare / "dagster.yaml").read_text() == instance_yaml(small_settings), "one without a file gets ours"
+
+
+def test_the_rendered_instance_is_turbomodes(tmp_path: Path, small_settings) -> None:
+    (tmp_path / "dagster.yaml").write_text(instance_yaml(small_settings))
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        assert type(instance) is TurboModeInstance
+    finally:
+        instance.dispose()
 
 
 def test_open_instance_is_persistent(tmp_path: Path) -> None:

@@ -61,10 +61,10 @@ def scan(version: str, p_buy: float = 0.5, symbols=("AAPL", "MSFT")) -> tuple[pd
 
 def test_migration_creates_the_fixed_tables(db):
     with closing(db.connect_read_write()) as con:
-        assert schema_version(con) == len(MIGRATIONS) == 3
+        assert schema_version(con) == len(MIGRATIONS) == 4
         assert table_names(con) >= {"model_registry", "training_runs", "shap_logs", "predictions", "signals"}
         assert table_names(con) >= {"backtest_runs", "backtest_results", "backtest_equity", "backtest_trades"}
-        assert table_names(con) >= {"drift_baselines", "drift_monitoring", "retrain_flags"}
+        assert table_names(con) >= {"drift_baselines", "drift_monitoring", "retrain_flags", "run_failures"}
     assert db.path.name == "turbomode.db"
     with closing(db.connect_read_write()) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -126,6 +126,7 @@ def _results(report: IngestionReport):
         metadata={
             **common,
             "rows_written": dg.MetadataValue.int(written.get("daily_bars", 0)),
+            "symbols_ingested": int(report.bars["symbol"].nunique()) if not report.bars.empty else 0,
             "rows_by_source": dg.MetadataValue.json(report.rows_by_source),
             "symbols_failed": dg.MetadataValue.json(failures),
             "sources_down": dg.MetadataValue.json(report.sources_down),

@@ -1,0 +1,62 @@
+"""Run one task's job in this process, attached to the TurboMode code location (the seed's run_<function>).
+
+The run is created with the code location's remote origin, so the UI lists it under its job, in the
+Overview timeline and on the asset's partitions exactly like a run launched from the UI; it executes
+here, step after step in this process (the in-process executor), with Dagster's console logger at WARNING
+because the `turbomode` command prints its own progress. The job's own tags (timeout, task) and the
+partition's tags are applied as Dagster applies them to a launched run.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.definitions.executor_definition import multi_or_in_process_executor
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.api import execute_run
+from dagster._core.execution.execute_in_process import merge_run_tags
+from dagster._core.execution.job_execution_result import JobExecutionResult
+
+from turbomode_dagster.config import ScheduledTask
+from turbomode_dagster.orchestration.code_location import job_code_origin, job_origin
+
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The default executor of Definitions picks in-process execution with this config; a job that names the
+# in-process executor itself needs none.
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+
+
+class UnknownTask(LookupError):
+    """A task named on the command line that the config or the code location does not have."""
+
+
+def resolve_task(spec: str, tasks: tuple[ScheduledTask, ...]) -> ScheduledTask:
+    """The task `spec` names: its id (`1`..`6`) or its function name (`run_ingestion`)."""
+    for task in tasks:
+        if spec.strip() in (str(task.task_id), task.function_name):
+            return task
+    known = ", ".join(f"{t.task_id} ({t.function_name})" for t in sorted(tasks, key=lambda t: t.task_id))
+    raise UnknownTask(f"unknown task {spec!r}: use a task id or function name, one of {known}")
+
+
+def task_job(defs: dg.Definitions, task: ScheduledTask) -> dg.JobDefinition:
+    """The job that runs `task` in these definitions."""
+    try:
+        return defs.resolve_job_def(task.function_name)
+    except dg.DagsterInvariantViolationError as exc:
+        raise UnknownTask(f"task {task.task_id} ({task.function_name}) has no job in the code location") from exc
+
+
+def execute_attached(
+    instance: dg.DagsterInstance, job: dg.JobDefinition, partition_key: str | None = None
+) -> JobExecutionResult:
+    """Create `job`'s run (for `partition_key`) against the code location's origin and execute it here."""
+    run_config = {**QUIET_CONSOLE, **(IN_PROCESS if job.executor_def.name == multi_or_in_process_executor.name else {})}
+    tags = merge_run_tags(job, partition_key, None, None, instance, run_config)
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_config=run_config,
+        tags=tags,
+        remote_job_origin=job_origin(job.name),
+        job_code_origin=job_code_origin(job.name),
+    )
+    return execute_run(InMemoryJob(job), run, instance)
