@@ -7,11 +7,12 @@ from what the Master DB knew at D's close, and is stored as Parquet under $TURBO
 import dagster as dg
 import pandas as pd
 
-from turbomode_dagster.config import Settings
+from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.features import compute_features, make_labels, training_samples
 from turbomode_dagster.orchestration.metadata import preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 
 GROUP = "features"
 MARKET_DATA = [dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")]
@@ -20,6 +21,7 @@ MARKET_DATA = [dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fund
 def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """feature_panel and training_samples over the same session partitions as the market data."""
     partitions = trading_days(settings.history.start_date)
+    retry_policy = retry_policy_for(settings.task(TaskId.ORCHESTRATOR))
 
     @dg.asset(
         partitions_def=partitions,
@@ -27,6 +29,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"pandas", "parquet"},
         deps=MARKET_DATA,
         io_manager_key="parquet_io_manager",
+        retry_policy=retry_policy,
         description="Point-in-time features for every symbol and session up to the partition's session: "
         "TA-Lib-defined RSI/MACD/ATR/Bollinger plus scale-free returns, trend, volatility, volume, candle, "
         "cross-sectional and fundamental ratios. pandas on the CPU, cuDF on a GPU (compute.backend).",
@@ -56,6 +59,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"pandas", "parquet"},
         deps=MARKET_DATA,
         io_manager_key="parquet_io_manager",
+        retry_policy=retry_policy,
         description="Features joined with SELL/HOLD/BUY labels from the forward close-to-close return over "
         "labels.horizon sessions; rows whose label window runs past the partition's session are left out.",
     )
