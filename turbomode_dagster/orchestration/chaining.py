@@ -10,7 +10,8 @@ next tick. The two launchers share one pure rule (`turbomode_dagster.chain.rule`
 - the sensor (every 30 s) starts it when the last upstream succeeded after the tick, the same night.
 Whichever owns a session is fixed by when the upstream finished, so the two never both start it (Dagster
 scopes run keys to one schedule or sensor); both use the run key `<function_name>:<session>`, and the
-sensor's cursor keeps the sessions it requested. Upstream state is the latest run of the upstream task
+sensor's cursor keeps the sessions it requested or found started by automation (so it stops reading
+the instance for them). Upstream state is the latest run of the upstream task
 for the session (partition tag): a run of its job, or an asset-selection run (the UI's Materialize
 button) that materialises the task's final asset.
 """
@@ -30,7 +31,7 @@ from turbomode_dagster.config import ScheduledTask, Settings, TaskId, parse_day_
 from turbomode_dagster.orchestration import schedules
 
 SENSOR_INTERVAL_SECONDS = 30
-CURSOR_SESSIONS = 10  # sessions a sensor remembers having requested (the run key covers older ones)
+CURSOR_SESSIONS = 10  # sessions a sensor remembers as started by automation (the run key covers older ones)
 # The asset a task's downstream reads: a run that materialises it for a session is a run of that task.
 FINAL_ASSETS: dict[TaskId, dg.AssetKey] = {
     TaskId.INGESTION: dg.AssetKey("daily_bars"),
@@ -90,17 +91,13 @@ def latest_tick(task: ScheduledTask, timezone: str, now: dt.datetime) -> dt.date
     raise ValueError(f"task {task.task_id} ({task.function_name}) has no tick in the week before {now.isoformat()}")
 
 
-def decision_at(
-    instance: dg.DagsterInstance, settings: Settings, task_id: TaskId, tick: dt.datetime, launcher: Launcher
-) -> Decision:
-    """The rule for the session `tick` targets, evaluated now (`schedules.clock`)."""
-    session = schedules.target_session(tick)
-    if session is None:
+def decision_at(facts: Facts | None, settings: Settings, tick: dt.datetime, launcher: Launcher) -> Decision:
+    """The rule for the session `tick` targets (None facts: no session), evaluated now (`schedules.clock`)."""
+    if facts is None:
         return Decision(False, f"no NYSE session precedes the tick of {tick.isoformat()} on that day")
     grace = settings.global_settings.job_defaults.misfire_grace_time
     if launcher is Launcher.SENSOR:  # the sensor's own cadence is no misfire
         grace = max(grace, SENSOR_INTERVAL_SECONDS)
-    facts = read_facts(instance, settings, task_id, session)
     return decide(facts, launcher, tick, schedules.clock(), grace)
 
 
@@ -122,8 +119,9 @@ def dependent_schedule(
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         tick = context.scheduled_execution_time
-        decision = decision_at(context.instance, settings, task_id, tick, Launcher.SCHEDULE)
-        return _request(task, decision, schedules.target_session(tick))
+        session = schedules.target_session(tick)
+        facts = read_facts(context.instance, settings, task_id, session) if session else None
+        return _request(task, decision_at(facts, settings, tick, Launcher.SCHEDULE), session)
 
     return _schedule
 
@@ -146,12 +144,13 @@ def after_upstream_sensor(
     def _sensor(context: dg.SensorEvaluationContext):
         tick = latest_tick(task, settings.global_settings.timezone, schedules.clock())
         session = schedules.target_session(tick)
-        requested = json.loads(context.cursor) if context.cursor else []
-        if session in requested:
-            return dg.SkipReason(f"{task.function_name} for {session} was already requested by this sensor")
-        decision = decision_at(context.instance, settings, task_id, tick, Launcher.SENSOR)
-        if decision.launch:
-            context.update_cursor(json.dumps(sorted({*requested, session})[-CURSOR_SESSIONS:]))
+        settled = json.loads(context.cursor) if context.cursor else []
+        if session in settled:
+            return dg.SkipReason(f"{task.function_name} for {session} was already started by automation")
+        facts = read_facts(context.instance, settings, task_id, session) if session else None
+        decision = decision_at(facts, settings, tick, Launcher.SENSOR)
+        if decision.launch or (facts and any(run.by_automation for run in facts.own_runs)):
+            context.update_cursor(json.dumps(sorted({*settled, session})[-CURSOR_SESSIONS:]))
         return _request(task, decision, session)
 
     return _sensor
