@@ -124,16 +124,38 @@ class Daemon:
                 self._running.remove((run, end))
 
     def _event(self, run: dg.DagsterRun, kind: DagsterEventType, when: dt.datetime) -> None:
-        self.instance.handle_new_event(
-            EventLogEntry(
-                error_info=None,
-                level=20,
-                user_message="",
-                run_id=run.run_id,
-                timestamp=when.timestamp(),
-                dagster_event=DagsterEvent(event_type_value=kind.value, job_name=run.job_name),
-            )
+        run_event(self.instance, run, kind, when)
+
+
+def run_event(instance: dg.DagsterInstance, run: dg.DagsterRun, kind: DagsterEventType, when: dt.datetime) -> None:
+    """Report a run event (start, success, failure) stamped `when`, as the run worker would at that moment."""
+    instance.handle_new_event(
+        EventLogEntry(
+            error_info=None,
+            level=20,
+            user_message="",
+            run_id=run.run_id,
+            timestamp=when.timestamp(),
+            dagster_event=DagsterEvent(event_type_value=kind.value, job_name=run.job_name),
         )
+    )
+
+
+def plant_run(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    job_name: str,
+    session: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    succeeded: bool = True,
+) -> dg.DagsterRun:
+    """A real run record of `job_name` for `session` that started at `start` and ended at `end`."""
+    job = defs.resolve_job_def(job_name)
+    run = instance.create_run_for_job(job_def=job, tags={**job.tags, PARTITION_NAME_TAG: session})
+    run_event(instance, run, DagsterEventType.RUN_START, start)
+    run_event(instance, run, DagsterEventType.RUN_SUCCESS if succeeded else DagsterEventType.RUN_FAILURE, end)
+    return run
 
 
 def _latest_tick(schedule: dg.ScheduleDefinition, after: dt.datetime, now: dt.datetime) -> dt.datetime | None:

@@ -7,12 +7,15 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEventType
 
+from turbomode_dagster.chain.rule import DEPENDENCIES
 from turbomode_dagster.config import Settings, TaskId, load_settings
+from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration import schedules
-from turbomode_dagster.orchestration.chaining import waiting_reason
+from turbomode_dagster.orchestration.chaining import FINAL_ASSETS, waiting_reason
 from turbomode_dagster_tests.conftest import SMALL_PATCHES
-from turbomode_dagster_tests.orchestration.nightwalk import Daemon, Launch
+from turbomode_dagster_tests.orchestration.nightwalk import Daemon, Launch, run_event
 
 NY = ZoneInfo("America/New_York")
 SESSION = "2026-11-24"  # a Tuesday; its night runs 22:45 Tuesday .. 00:30 Wednesday
@@ -175,3 +178,33 @@ def test_two_evaluations_never_request_two_runs_for_one_session(daemon, monkeypa
     fresh = sensor.evaluate_tick(dg.build_sensor_context(instance=night.instance, repository_def=repo))
     assert fresh.run_requests == []
     assert fresh.skip_message.startswith(f"run_orchestrator for {SESSION} was already started by automation (run ")
+
+
+def test_each_dependent_task_has_its_schedule_and_an_after_upstream_sensor(settings_with) -> None:
+    cfg = settings_with()
+    defs = build_definitions(cfg)
+    for task_id in DEPENDENCIES:
+        task = cfg.task(task_id)
+        schedule = defs.resolve_schedule_def(f"{task.function_name}_schedule")
+        assert (schedule.cron_schedule, schedule.execution_timezone) == (task.schedule.cron, "America/New_York")
+        assert schedule.job_name == task.function_name
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        sensor = defs.resolve_sensor_def(f"{task.function_name}_after_upstream")
+        assert sensor.job_name == task.function_name
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for task_id, key in FINAL_ASSETS.items():
+        assert key in defs.resolve_job_def(task_id.function_name).asset_layer.selected_asset_keys, task_id
+
+
+def test_an_upstream_materialised_from_the_ui_counts_as_its_tasks_run(settings_with, instance, monkeypatch) -> None:
+    defs = build_definitions(settings_with())
+    job = defs.resolve_implicit_global_asset_job_def()
+    market_data = {dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")}
+    run = instance.create_run_for_job(job_def=job, asset_selection=market_data, tags={"dagster/partition": SESSION})
+    run_event(instance, run, DagsterEventType.RUN_START, at(24, 22, 30))
+    run_event(instance, run, DagsterEventType.RUN_SUCCESS, at(24, 22, 50))
+    monkeypatch.setattr(schedules, "clock", lambda: at(24, 23, 0, 5))
+    schedule = defs.resolve_schedule_def("run_orchestrator_schedule")
+    request = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=at(24, 23)))
+    assert isinstance(request, dg.RunRequest)
+    assert (request.partition_key, request.run_key) == (SESSION, f"run_orchestrator:{SESSION}")
