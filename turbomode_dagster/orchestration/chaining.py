@@ -52,6 +52,11 @@ def waiting_reason(instance: dg.DagsterInstance, settings: Settings, task_id: Ta
     return waiting(read_facts(instance, settings, task_id, session))
 
 
+def latest_session(settings: Settings, task_id: TaskId, now: dt.datetime) -> str | None:
+    """The session the task's latest tick at or before `now` targets (what `waiting_reason` is asked about)."""
+    return schedules.target_session(latest_tick(settings.task(task_id), settings.global_settings.timezone, now))
+
+
 def read_facts(instance: dg.DagsterInstance, settings: Settings, task_id: TaskId, session: str) -> Facts:
     """The task's switch, the latest run of each upstream task and every run of the task for `session`."""
     records = instance.get_run_records(dg.RunsFilter(tags={PARTITION_NAME_TAG: session}))
@@ -69,7 +74,8 @@ def _latest(records: Sequence[dg.RunRecord], task_id: TaskId) -> TaskRun:
 
 
 def _is_run_of(run: dg.DagsterRun, task_id: TaskId) -> bool:
-    return run.job_name == task_id.function_name or FINAL_ASSETS[task_id] in (run.asset_selection or ())
+    final = FINAL_ASSETS.get(task_id)
+    return run.job_name == task_id.function_name or (final is not None and final in (run.asset_selection or ()))
 
 
 def _task_run(record: dg.RunRecord, task_id: TaskId) -> TaskRun:
@@ -143,7 +149,7 @@ def after_upstream_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext):
         tick = latest_tick(task, settings.global_settings.timezone, schedules.clock())
-        session = schedules.target_session(tick)
+        session = schedules.target_session(tick)  # = latest_session(...), with the tick kept for the rule
         settled = json.loads(context.cursor) if context.cursor else []
         if session in settled:
             return dg.SkipReason(f"{task.function_name} for {session} was already started by automation")

@@ -13,7 +13,7 @@ from turbomode_dagster.chain.rule import DEPENDENCIES
 from turbomode_dagster.config import Settings, TaskId, load_settings
 from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration import schedules
-from turbomode_dagster.orchestration.chaining import FINAL_ASSETS, waiting_reason
+from turbomode_dagster.orchestration.chaining import FINAL_ASSETS, latest_session, waiting_reason
 from turbomode_dagster_tests.conftest import SMALL_PATCHES
 from turbomode_dagster_tests.orchestration.nightwalk import Daemon, Launch, run_event
 
@@ -208,3 +208,22 @@ def test_an_upstream_materialised_from_the_ui_counts_as_its_tasks_run(settings_w
     request = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=at(24, 23)))
     assert isinstance(request, dg.RunRequest)
     assert (request.partition_key, request.run_key) == (SESSION, f"run_orchestrator:{SESSION}")
+
+
+def test_waiting_reason_for_the_tasks_without_upstream(settings_with, instance) -> None:
+    cfg = settings_with()
+    assert waiting_reason(instance, cfg, TaskId.INGESTION, SESSION) is None
+    assert waiting_reason(instance, cfg, TaskId.WEEKLY_MAINTENANCE, SESSION) is None
+
+
+@pytest.mark.parametrize(
+    ("task", "now", "session"),
+    [
+        (TaskId.ORCHESTRATOR, at(24, 22, 59), "2026-11-23"),  # before Tuesday's 23:00 tick: Monday's
+        (TaskId.ORCHESTRATOR, at(24, 23, 0), SESSION),
+        (TaskId.DRIFT_MONITOR, at(25, 0, 31), SESSION),  # the 00:30 tick works on the evening before
+        (TaskId.ORCHESTRATOR, at(26, 23, 30), None),  # Thanksgiving
+    ],
+)
+def test_latest_session(settings_with, task: TaskId, now: dt.datetime, session: str | None) -> None:
+    assert latest_session(settings_with(), task, now) == session
