@@ -11,9 +11,9 @@ next tick. The two launchers share one pure rule (`turbomode_dagster.chain.rule`
 Whichever owns a session is fixed by when the upstream finished, so the two never both start it (Dagster
 scopes run keys to one schedule or sensor); both use the run key `<function_name>:<session>`, and the
 sensor's cursor keeps the sessions it requested or found started by automation (so it stops reading
-the instance for them). Upstream state is the latest run of the upstream task
-for the session (partition tag): a run of its job, or an asset-selection run (the UI's Materialize
-button) that materialises the task's final asset.
+the instance for them). Upstream state is the latest run of the upstream task for the session
+(partition tag): a run of its job, or an asset-selection run (the UI's Materialize button) that
+materialises the task's final asset.
 """
 
 from __future__ import annotations

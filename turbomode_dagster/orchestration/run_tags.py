@@ -9,8 +9,9 @@ implicit asset job carries none. The sensor `tag_asset_selection_runs` (running 
 the tasks whose assets it materialises: `dagster/max_runtime` is the sum of their `timeout_minutes`
 (one run doing two tasks' work gets both budgets) and `turbomode/task` names them, comma-separated.
 Run monitoring reads the tags on every poll, so a tag added after the run started still ends it on
-time (the run's clock counts from its start). Pools are op-level (`pool=` on the asset), so those
-hold for asset-selection runs without help.
+time (the run's clock counts from its start). The queue tag holds such a run back under
+`max_instances` only if the sensor tags it before the queue starts it. Pools are op-level (`pool=` on
+the asset), so those hold for asset-selection runs without help.
 """
 
 from __future__ import annotations

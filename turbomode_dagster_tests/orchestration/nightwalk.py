@@ -83,17 +83,12 @@ class Daemon:
             tick = _latest_tick(schedule, self._scheduled_until, now)
             if tick is None:
                 continue
-            context = dg.build_schedule_context(
-                instance=self.instance, scheduled_execution_time=tick, repository_def=repo
-            )
-            self._handle(schedule.name, SCHEDULE_NAME_TAG, schedule.job_name, schedule.evaluate_tick(context), now)
+            data = evaluate_schedule(schedule, self.instance, tick, repo)
+            self._handle(schedule.name, SCHEDULE_NAME_TAG, schedule.job_name, data, now)
         for sensor in repo.sensor_defs:
             if not sensor.name.endswith("_after_upstream"):
                 continue
-            context = dg.build_sensor_context(
-                instance=self.instance, cursor=self.cursors.get(sensor.name), repository_def=repo
-            )
-            data = sensor.evaluate_tick(context)
+            data = evaluate_sensor(sensor, self.instance, repo, self.cursors.get(sensor.name))
             self.cursors[sensor.name] = data.cursor if data.cursor is not None else self.cursors.get(sensor.name)
             self._handle(sensor.name, SENSOR_NAME_TAG, sensor.job_name, data, now)
         self._scheduled_until = now
@@ -125,6 +120,22 @@ class Daemon:
 
     def _event(self, run: dg.DagsterRun, kind: DagsterEventType, when: dt.datetime) -> None:
         run_event(self.instance, run, kind, when)
+
+
+def evaluate_schedule(
+    schedule: dg.ScheduleDefinition, instance: dg.DagsterInstance, tick: dt.datetime, repo: dg.RepositoryDefinition
+):
+    """One tick of `schedule`, its context closed after (an open one leaves Dagster's state storage set)."""
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=repo) as context:
+        return schedule.evaluate_tick(context)
+
+
+def evaluate_sensor(
+    sensor: dg.SensorDefinition, instance: dg.DagsterInstance, repo: dg.RepositoryDefinition, cursor: str | None = None
+):
+    """One evaluation of `sensor` with `cursor`, its context closed after."""
+    with dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=repo) as context:
+        return sensor.evaluate_tick(context)
 
 
 def run_event(instance: dg.DagsterInstance, run: dg.DagsterRun, kind: DagsterEventType, when: dt.datetime) -> None:

@@ -49,11 +49,13 @@ def test_the_midnight_tick_targets_the_session_that_closed_the_evening_before(de
     evening = dt.datetime(2026, 11, 25, 22, 45, tzinfo=NY)
     with dg.instance_for_test() as instance:
         plant_run(instance, defs, "run_ingestion", "2026-11-25", evening, evening + dt.timedelta(minutes=10))
-        waiting = schedule(dg.build_schedule_context(scheduled_execution_time=when, instance=instance))
+        with dg.build_schedule_context(scheduled_execution_time=when, instance=instance) as context:
+            waiting = schedule(context)
         assert isinstance(waiting, dg.SkipReason)
         assert waiting.skip_message == "run_backtest_generator for 2026-11-25 waits on run_orchestrator (no run)"
         plant_run(instance, defs, "run_orchestrator", "2026-11-25", evening, evening + dt.timedelta(minutes=30))
-        ready = schedule(dg.build_schedule_context(scheduled_execution_time=when, instance=instance))
+        with dg.build_schedule_context(scheduled_execution_time=when, instance=instance) as context:
+            ready = schedule(context)
     assert isinstance(ready, dg.RunRequest)
     assert (ready.partition_key, ready.run_key) == ("2026-11-25", "run_backtest_generator:2026-11-25")
 

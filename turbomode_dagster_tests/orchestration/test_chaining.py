@@ -15,7 +15,7 @@ from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration import schedules
 from turbomode_dagster.orchestration.chaining import FINAL_ASSETS, latest_session, waiting_reason
 from turbomode_dagster_tests.conftest import SMALL_PATCHES
-from turbomode_dagster_tests.orchestration.nightwalk import Daemon, Launch, run_event
+from turbomode_dagster_tests.orchestration.nightwalk import Daemon, Launch, evaluate_sensor, run_event
 
 NY = ZoneInfo("America/New_York")
 SESSION = "2026-11-24"  # a Tuesday; its night runs 22:45 Tuesday .. 00:30 Wednesday
@@ -166,16 +166,14 @@ def test_two_evaluations_never_request_two_runs_for_one_session(daemon, monkeypa
     monkeypatch.setattr(schedules, "clock", lambda: at(25, 0, 0, 30))
     sensor = night.defs.resolve_sensor_def("run_orchestrator_after_upstream")
     repo = night.defs.get_repository_def()
-    first = sensor.evaluate_tick(dg.build_sensor_context(instance=night.instance, repository_def=repo))
+    first = evaluate_sensor(sensor, night.instance, repo)
     assert [r.run_key for r in first.run_requests] == [f"run_orchestrator:{SESSION}"]
     # the cursor carried: nothing, even before the run exists
-    again = sensor.evaluate_tick(
-        dg.build_sensor_context(instance=night.instance, cursor=first.cursor, repository_def=repo)
-    )
+    again = evaluate_sensor(sensor, night.instance, repo, first.cursor)
     assert again.run_requests == []
     # no cursor at all, once the night's run exists (launched by the walk): still nothing
     night.walk(at(25, 0, 1), at(25, 0, 5))
-    fresh = sensor.evaluate_tick(dg.build_sensor_context(instance=night.instance, repository_def=repo))
+    fresh = evaluate_sensor(sensor, night.instance, repo)
     assert fresh.run_requests == []
     assert fresh.skip_message.startswith(f"run_orchestrator for {SESSION} was already started by automation (run ")
 
@@ -205,7 +203,8 @@ def test_an_upstream_materialised_from_the_ui_counts_as_its_tasks_run(settings_w
     run_event(instance, run, DagsterEventType.RUN_SUCCESS, at(24, 22, 50))
     monkeypatch.setattr(schedules, "clock", lambda: at(24, 23, 0, 5))
     schedule = defs.resolve_schedule_def("run_orchestrator_schedule")
-    request = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=at(24, 23)))
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at(24, 23)) as context:
+        request = schedule(context)
     assert isinstance(request, dg.RunRequest)
     assert (request.partition_key, request.run_key) == (SESSION, f"run_orchestrator:{SESSION}")
 

@@ -17,6 +17,7 @@ from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration.retries import TASK_TAG
 from turbomode_dagster.orchestration.run_tags import SENSOR_NAME
 from turbomode_dagster_tests.conftest import SMALL_PATCHES
+from turbomode_dagster_tests.orchestration.nightwalk import evaluate_sensor
 
 # Distinct numbers per task so a policy or timeout taken from the wrong task shows.
 RETRIES = {task: task.value + 1 for task in TaskId}
@@ -84,7 +85,7 @@ def asset_run(instance: dg.DagsterInstance, defs: dg.Definitions, selection: set
 
 def tag(instance: dg.DagsterInstance, defs: dg.Definitions) -> dg.SensorResult | dg.SkipReason:
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
-    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
+    return evaluate_sensor(sensor, instance, defs.get_repository_def())
 
 
 def test_an_asset_selection_run_gets_its_tasks_timeout_and_its_assets_pool(defs: dg.Definitions) -> None:

@@ -65,10 +65,12 @@ def test_the_tick_resolves_to_an_existing_partition_of_the_job(defs, monkeypatch
     when = at(2026, 11, 25, 22, 45)
     monkeypatch.setattr(schedules, "clock", lambda: when + dt.timedelta(seconds=5))
     schedule = defs.resolve_schedule_def(SCHEDULE)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
             scheduled_execution_time=when, repository_def=defs.get_repository_def(), instance=instance
-        )
+        ) as context,
+    ):  # closed, or the context's instance leaves Dagster's state storage set for later tests
         data = schedule.evaluate_tick(context)
     (request,) = data.run_requests
     assert request.tags["dagster/partition"] == "2026-11-25"
