@@ -161,8 +161,6 @@ def print_drift(home: Path, day: str) -> None:
 
 def print_status(document: dict, timezone: str) -> None:
     """The status document as a table: one line per task, then the errors."""
-    from turbomode_dagster.orchestration.status import NO_INFORMATION
-
     daemon = "running" if document["running"] else "NOT running (start it with `dagster dev` or `dagster-daemon run`)"
     print(f"TurboMode scheduler: daemon {daemon}; config version {document['version']}; times in {timezone}")
     print(f"  {'task':<4} {'function':<24} {'enabled':<7} {'schedule':<8} {'next run':<25} {'last run':<25} result")
@@ -175,7 +173,7 @@ def print_status(document: dict, timezone: str) -> None:
             f"{job['next_run'] or '-':<25} {document['last_runs'].get(task, '-'):<25} "
             f"{result.get('status', 'never run')}{'; ' + numbers if numbers else ''}"
         )
-        if job["waiting"] and job["waiting"] != NO_INFORMATION:
+        if job["waiting"]:
             print(f"       waiting: {job['waiting']}")
     if not document["errors"]:
         print("No failed runs recorded.")

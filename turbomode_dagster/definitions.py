@@ -12,48 +12,43 @@ from turbomode_dagster.orchestration.assets.maintenance import build_maintenance
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
 from turbomode_dagster.orchestration.assets.models import build_model_assets
 from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
+from turbomode_dagster.orchestration.chaining import chain_schedules, chain_sensors
 from turbomode_dagster.orchestration.failures import build_failure_sensor
 from turbomode_dagster.orchestration.io_managers import ParquetIOManager
 from turbomode_dagster.orchestration.jobs import TASK_GROUPS, task_job
 from turbomode_dagster.orchestration.maintenance_schedule import maintenance_schedule
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
-from turbomode_dagster.orchestration.schedules import partitioned_schedule
+from turbomode_dagster.orchestration.run_tags import asset_selection_run_tagger
 from turbomode_dagster.orchestration.sensors import build_retrain_sensor
 from turbomode_dagster.sources.factory import build_chain
-
-# What each task waits for: the asset its upstream task materialises for the session.
-UPSTREAM = {
-    TaskId.ORCHESTRATOR: dg.AssetKey("daily_bars"),
-    TaskId.OVERNIGHT_SCANNER: dg.AssetKey("trained_ensemble"),
-    TaskId.BACKTEST_GENERATOR: dg.AssetKey("oof_predictions"),
-    TaskId.DRIFT_MONITOR: dg.AssetKey("backtest_report"),
-}
 
 
 def build_definitions(cfg: Settings) -> dg.Definitions:
     """Assets, checks, jobs, schedules and resources implied by `cfg`."""
     jobs = {task: task_job(cfg, task) for task in TASK_GROUPS}
     home = TurboModeHome()
+    assets = [
+        build_market_data_assets(cfg),
+        *build_feature_assets(cfg),
+        build_model_assets(cfg),
+        build_scanner_assets(cfg),
+        build_backtest_assets(cfg),
+        build_drift_assets(cfg),
+        build_maintenance_assets(cfg),
+    ]
     return dg.Definitions(
-        assets=[
-            build_market_data_assets(cfg),
-            *build_feature_assets(cfg),
-            build_model_assets(cfg),
-            build_scanner_assets(cfg),
-            build_backtest_assets(cfg),
-            build_drift_assets(cfg),
-            build_maintenance_assets(cfg),
-        ],
+        assets=assets,
         jobs=list(jobs.values()),
         schedules=[
-            *(
-                partitioned_schedule(cfg.task(task), cfg, job, UPSTREAM.get(task))
-                for task, job in jobs.items()
-                if task != TaskId.WEEKLY_MAINTENANCE
-            ),
+            *chain_schedules(cfg, {task: job for task, job in jobs.items() if task != TaskId.WEEKLY_MAINTENANCE}),
             maintenance_schedule(cfg.task(TaskId.WEEKLY_MAINTENANCE), cfg, jobs[TaskId.WEEKLY_MAINTENANCE]),
         ],
-        sensors=[build_retrain_sensor(jobs[TaskId.ORCHESTRATOR]), build_failure_sensor()],
+        sensors=[
+            build_retrain_sensor(jobs[TaskId.ORCHESTRATOR]),
+            *chain_sensors(cfg, jobs),
+            asset_selection_run_tagger(cfg, assets),
+            build_failure_sensor(),
+        ],
         resources={
             "turbomode": home,
             "master_db": MasterDBWriteAccess(turbomode=home),

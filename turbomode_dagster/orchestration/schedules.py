@@ -3,7 +3,11 @@
 A tick targets the NYSE session it follows: a tick after the 16:00 close targets that day's session,
 an after-midnight tick (the seed's 00:00 and 00:30 tasks) the previous day's. A tick with no session
 to target, a disabled task, or a tick evaluated later than `misfire_grace_time` is skipped with a
-reason. The run key is job + session, so a session is never launched twice by its schedule.
+reason. The run key is `<function_name>:<session>`, so a session is never launched twice by its schedule.
+
+This module holds the plain schedule of a task without upstream (Task 1) and the clock and session
+helpers; the schedules of the dependent tasks (2-5), which start only after their upstream succeeded
+and hand a late upstream over to a sensor, are built in `turbomode_dagster.orchestration.chaining`.
 """
 
 from __future__ import annotations
@@ -42,38 +46,32 @@ def skip_reason(task: ScheduledTask, settings: Settings, tick: dt.datetime, now:
     return None
 
 
-def partitioned_schedule(
-    task: ScheduledTask,
-    settings: Settings,
-    job: dg.UnresolvedAssetJobDefinition,
-    upstream: dg.AssetKey | None = None,
-) -> dg.ScheduleDefinition:
-    """A schedule that requests the session partition its tick follows, once `upstream` has it.
+def default_status(task: ScheduledTask) -> dg.DefaultScheduleStatus:
+    """Running unless the config disables the task (then it exists, stopped, and its ticks request nothing)."""
+    return dg.DefaultScheduleStatus.RUNNING if task.enabled else dg.DefaultScheduleStatus.STOPPED
 
-    The seed's tasks wait for their dependency (training for ingestion, the scan for training): a
-    tick whose session the upstream asset has not materialised yet is skipped with a reason rather
-    than run on yesterday's data.
-    """
+
+def when(task: ScheduledTask, settings: Settings) -> str:
+    """The task's configured time in words, for descriptions."""
+    schedule = task.schedule
+    return f"{schedule.day_of_week} at {schedule.hour:02d}:{schedule.minute:02d} {settings.global_settings.timezone}"
+
+
+def partitioned_schedule(
+    task: ScheduledTask, settings: Settings, job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
+    """A schedule that requests the session partition its tick follows (a task that waits for no other)."""
 
     @dg.schedule(
         name=f"{task.function_name}_schedule",
         cron_schedule=task.schedule.cron,
         execution_timezone=settings.global_settings.timezone,
         job=job,
-        default_status=dg.DefaultScheduleStatus.RUNNING if task.enabled else dg.DefaultScheduleStatus.STOPPED,
-        description=f"{task.name}: {task.schedule.day_of_week} at {task.schedule.hour:02d}:{task.schedule.minute:02d} "
-        f"{settings.global_settings.timezone}, targeting the session the tick follows.",
+        default_status=default_status(task),
+        description=f"{task.name}: {when(task, settings)}, targeting the session the tick follows.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
-        request = evaluate_tick(task, settings, context.scheduled_execution_time)
-        if upstream is None or isinstance(request, dg.SkipReason):
-            return request
-        if request.partition_key not in context.instance.get_materialized_partitions(upstream):
-            return dg.SkipReason(
-                f"{upstream.to_user_string()} has no materialisation for {request.partition_key} yet: "
-                f"its task has not finished; launch {task.function_name} for that partition once it has"
-            )
-        return request
+        return evaluate_tick(task, settings, context.scheduled_execution_time)
 
     return _schedule
 

@@ -2,8 +2,9 @@
 
 Keys as in the seed: `running` (the scheduler and sensor daemons' heartbeats are fresh), `version` (the
 config's), `jobs` (one per configured task: `id` task_N, `name`, `next_run` in the config's timezone, plus
-whether it is enabled in the config, whether its schedule is on in the instance, and `waiting`: why it
-would not start tonight), `last_runs` and `last_results` by task id "1".."6" (the latest run carrying the
+whether it is enabled in the config, whether its schedule is on in the instance, and `waiting`: which
+upstream it waits on, or why it will not start, for the latest completed session, from
+`chaining.waiting_reason`), `last_runs` and `last_results` by task id "1".."6" (the latest run carrying the
 task's tag: when it started, its status and the task's own numbers from its materialisations), and
 `errors` (the latest recorded failure per task with its root cause, time, run and session).
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +24,8 @@ from dagster._daemon.daemon import SchedulerDaemon, SensorDaemon
 from dagster._utils.schedules import get_next_cron_tick
 
 from turbomode_dagster import calendar
-from turbomode_dagster.config import ScheduledTask, Settings
+from turbomode_dagster.config import ScheduledTask, Settings, TaskId
+from turbomode_dagster.orchestration.chaining import waiting_reason
 from turbomode_dagster.orchestration.control import RUNNING, state_of
 from turbomode_dagster.orchestration.retries import TASK_TAG
 from turbomode_dagster.storage.run_failures import RunFailureLog
@@ -32,16 +33,7 @@ from turbomode_dagster.storage.turbomode_db import TurboModeDB
 from turbomode_dagster.task_results import task_numbers
 
 # Why a task would not start for a session (its upstream failed or has not finished), or None.
-WaitingReason = Callable[[dg.DagsterInstance, Settings, int, str | None], str | None]
-NO_INFORMATION = "no information"
 DAEMONS = (SchedulerDaemon.daemon_type(), SensorDaemon.daemon_type())
-
-
-def no_waiting_information(
-    instance: dg.DagsterInstance, settings: Settings, task_id: int, session: str | None
-) -> str | None:
-    """The `waiting` entry until dependency tracking is wired in: nothing is known."""
-    return NO_INFORMATION
 
 
 def scheduler_status(
@@ -50,7 +42,6 @@ def scheduler_status(
     repository: RemoteRepository,
     home: Path,
     now: dt.datetime,
-    waiting: WaitingReason = no_waiting_information,
 ) -> dict[str, Any]:
     """The status document at `now` (timezone-aware)."""
     zone = ZoneInfo(settings.global_settings.timezone)
@@ -61,7 +52,15 @@ def scheduler_status(
         "running": daemons_running(instance, now),
         "version": settings.version,
         "jobs": [
-            _job(instance, settings, repository, t, now, zone, waiting(instance, settings, t.task_id, session))
+            _job(
+                instance,
+                settings,
+                repository,
+                t,
+                now,
+                zone,
+                waiting_reason(instance, settings, TaskId(t.task_id), session),
+            )
             for t in tasks
         ],
         "last_runs": {str(i): _local(_started(r), zone) for i, r in latest.items() if r is not None},

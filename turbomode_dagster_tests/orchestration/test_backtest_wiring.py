@@ -12,6 +12,7 @@ from turbomode_dagster.config import load_settings
 from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration import schedules
 from turbomode_dagster_tests.conftest import SMALL_PATCHES
+from turbomode_dagster_tests.orchestration.nightwalk import plant_run
 
 NY = ZoneInfo("America/New_York")
 SCHEDULE = "run_backtest_generator_schedule"
@@ -45,12 +46,16 @@ def test_the_midnight_tick_targets_the_session_that_closed_the_evening_before(de
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     when = dt.datetime(2026, 11, 26, 0, 0, tzinfo=NY)  # Thanksgiving midnight: Wednesday's session
     monkeypatch.setattr(schedules, "clock", lambda: when.astimezone(dt.timezone.utc) + dt.timedelta(seconds=5))
+    evening = dt.datetime(2026, 11, 25, 22, 45, tzinfo=NY)
     with dg.instance_for_test() as instance:
-        waiting = schedule(dg.build_schedule_context(scheduled_execution_time=when, instance=instance))
+        plant_run(instance, defs, "run_ingestion", "2026-11-25", evening, evening + dt.timedelta(minutes=10))
+        with dg.build_schedule_context(scheduled_execution_time=when, instance=instance) as context:
+            waiting = schedule(context)
         assert isinstance(waiting, dg.SkipReason)
-        assert "oof_predictions has no materialisation for 2026-11-25" in waiting.skip_message
-        instance.report_runless_asset_event(dg.AssetMaterialization("oof_predictions", partition="2026-11-25"))
-        ready = schedule(dg.build_schedule_context(scheduled_execution_time=when, instance=instance))
+        assert waiting.skip_message == "run_backtest_generator for 2026-11-25 waits on run_orchestrator (no run)"
+        plant_run(instance, defs, "run_orchestrator", "2026-11-25", evening, evening + dt.timedelta(minutes=30))
+        with dg.build_schedule_context(scheduled_execution_time=when, instance=instance) as context:
+            ready = schedule(context)
     assert isinstance(ready, dg.RunRequest)
     assert (ready.partition_key, ready.run_key) == ("2026-11-25", "run_backtest_generator:2026-11-25")
 

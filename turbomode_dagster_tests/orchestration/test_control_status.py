@@ -14,10 +14,11 @@ from turbomode_dagster.config import load_settings
 from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration.control import switch_all, turbomode_repository
 from turbomode_dagster.orchestration.launch import execute_attached
-from turbomode_dagster.orchestration.status import DAEMONS, NO_INFORMATION, scheduler_status
+from turbomode_dagster.orchestration.status import DAEMONS, scheduler_status
 from turbomode_dagster.storage.run_failures import RunFailure, RunFailureLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 from turbomode_dagster_tests.conftest import DAY, SMALL_PATCHES
+from turbomode_dagster_tests.orchestration.nightwalk import plant_run
 
 # The example response of GET /scheduler/status in the seed's README_SCHEDULE.md ("..." entries dropped).
 SEED_EXAMPLE = json.loads("""{
@@ -139,15 +140,14 @@ def test_running_means_fresh_daemon_heartbeats(instance, home: Path, small_setti
     assert status(instance, small_settings, home, now=NOW + dt.timedelta(minutes=31))["running"] is False
 
 
-def test_waiting_is_filled_by_the_given_function(instance, home: Path, small_settings) -> None:
-    assert {j["waiting"] for j in status(instance, small_settings, home)["jobs"]} == {NO_INFORMATION}
-    asked = []
-
-    def waiting(instance_, settings_, task_id, session):
-        asked.append((task_id, session))
-        return "run_ingestion failed for 2026-11-24: IBKR Gateway not available" if task_id == 2 else None
-
-    jobs = {j["id"]: j["waiting"] for j in status(instance, small_settings, home, waiting=waiting)["jobs"]}
-    assert jobs["task_2"].startswith("run_ingestion failed")
-    assert jobs["task_1"] is None
-    assert asked == [(task, "2026-11-24") for task in range(1, 7)]
+def test_waiting_names_the_failed_upstream_run(instance, home: Path, small_settings) -> None:
+    """Tonight's session (2026-11-24 at NOW): nothing ran, then ingestion failed."""
+    jobs = {j["id"]: j["waiting"] for j in status(instance, small_settings, home)["jobs"]}
+    assert jobs["task_1"] is None and jobs["task_6"] is None
+    assert jobs["task_2"] == "run_orchestrator for 2026-11-24 waits on run_ingestion (no run)"
+    defs = build_definitions(small_settings)
+    start = NOW - dt.timedelta(hours=2)
+    failed = plant_run(instance, defs, "run_ingestion", "2026-11-24", start, NOW, succeeded=False)
+    jobs = {j["id"]: j["waiting"] for j in status(instance, small_settings, home)["jobs"]}
+    assert "upstream failed: run_ingestion" in jobs["task_2"] and failed.run_id in jobs["task_2"]
+    assert "run_ingestion" in jobs["task_4"]  # Task 4 needs Tasks 2 and 1

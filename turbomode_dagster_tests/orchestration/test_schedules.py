@@ -65,10 +65,12 @@ def test_the_tick_resolves_to_an_existing_partition_of_the_job(defs, monkeypatch
     when = at(2026, 11, 25, 22, 45)
     monkeypatch.setattr(schedules, "clock", lambda: when + dt.timedelta(seconds=5))
     schedule = defs.resolve_schedule_def(SCHEDULE)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
             scheduled_execution_time=when, repository_def=defs.get_repository_def(), instance=instance
-        )
+        ) as context,
+    ):  # closed, or the context's instance leaves Dagster's state storage set for later tests
         data = schedule.evaluate_tick(context)
     (request,) = data.run_requests
     assert request.tags["dagster/partition"] == "2026-11-25"
@@ -147,25 +149,3 @@ def test_run_ingestion_carries_its_timeout_as_max_runtime(defs: dg.Definitions, 
     assert tags["dagster/max_runtime"] == "1800"
     assert tags["turbomode/task"] == "run_ingestion"
     assert run_tags_for(small_settings.task(TaskId.ORCHESTRATOR))["dagster/max_runtime"] == "7200"
-
-
-@pytest.mark.parametrize(
-    ("schedule_name", "hour", "minute", "upstream"),
-    [
-        ("run_orchestrator_schedule", 23, 0, "daily_bars"),
-        ("run_overnight_scanner_schedule", 23, 30, "trained_ensemble"),
-    ],
-)
-def test_a_dependent_task_waits_for_its_upstream_session(defs, monkeypatch, schedule_name, hour, minute, upstream):
-    """Training waits for ingestion and the scan for training, as in the seed: no run on stale data."""
-    when = at(2026, 11, 25, hour, minute)
-    monkeypatch.setattr(schedules, "clock", lambda: when.astimezone(dt.timezone.utc) + dt.timedelta(seconds=5))
-    schedule = defs.resolve_schedule_def(schedule_name)
-    with dg.instance_for_test() as instance:
-        waiting = schedule(dg.build_schedule_context(scheduled_execution_time=when, instance=instance))
-        assert isinstance(waiting, dg.SkipReason)
-        assert f"{upstream} has no materialisation for 2026-11-25" in waiting.skip_message
-        instance.report_runless_asset_event(dg.AssetMaterialization(upstream, partition="2026-11-25"))
-        ready = schedule(dg.build_schedule_context(scheduled_execution_time=when, instance=instance))
-    assert isinstance(ready, dg.RunRequest)
-    assert ready.partition_key == "2026-11-25"

@@ -35,8 +35,8 @@ def sensor(defs: dg.Definitions) -> dg.SensorDefinition:
 
 def _tick(sensor: dg.SensorDefinition, instance, home: Path, defs: dg.Definitions, cursor: str | None = None):
     resources = {"turbomode": TurboModeHome(home=str(home))}
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
-    return sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs) as context:
+        return sensor.evaluate_tick(context)
 
 
 def test_the_sensor_runs_by_default_and_targets_training(sensor) -> None:

@@ -7,13 +7,14 @@ from what the Master DB knew at D's close, and is stored as Parquet under $TURBO
 import dagster as dg
 import pandas as pd
 
-from turbomode_dagster.config import Settings
+from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.features import compute_features, make_labels, training_samples
 from turbomode_dagster.features.chart import class_balance_png
 from turbomode_dagster.features.summary import class_shares, feature_summary, missing_values
 from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 
 GROUP = "features"
 MARKET_DATA = [dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")]
@@ -22,6 +23,7 @@ MARKET_DATA = [dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fund
 def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """feature_panel and training_samples over the same session partitions as the market data."""
     partitions = trading_days(settings.history.start_date)
+    retry_policy = retry_policy_for(settings.task(TaskId.ORCHESTRATOR))
 
     @dg.asset(
         partitions_def=partitions,
@@ -29,6 +31,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"pandas", "parquet"},
         deps=MARKET_DATA,
         io_manager_key="parquet_io_manager",
+        retry_policy=retry_policy,
         description="Point-in-time features for every symbol and session up to the partition's session: "
         "TA-Lib-defined RSI/MACD/ATR/Bollinger plus scale-free returns, trend, volatility, volume, candle, "
         "cross-sectional and fundamental ratios. pandas on the CPU, cuDF on a GPU (compute.backend).",
@@ -61,6 +64,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"pandas", "parquet"},
         deps=MARKET_DATA,
         io_manager_key="parquet_io_manager",
+        retry_policy=retry_policy,
         description="Features joined with SELL/HOLD/BUY labels from the forward close-to-close return over "
         "labels.horizon sessions; rows whose label window runs past the partition's session are left out.",
     )

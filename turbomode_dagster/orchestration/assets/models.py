@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 import turbomode_dagster
-from turbomode_dagster.config import Settings
+from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.drift.baseline import build_baseline, monitored_features
 from turbomode_dagster.models.chart import shap_png
 from turbomode_dagster.models.ensemble import ENSEMBLE, EnsembleResult, feature_columns, train_ensemble
@@ -26,6 +26,7 @@ from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
+from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.drift_log import DriftLog
 from turbomode_dagster.storage.turbomode_db import ModelRecord, TrainingRun, TurboModeDB
 
@@ -70,6 +71,7 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
             ),
         },
         ins={"training_samples": dg.AssetIn()},
+        retry_policy=retry_policy_for(settings.task(TaskId.ORCHESTRATOR)),
     )
     def model_training(context: dg.AssetExecutionContext, turbomode: TurboModeHome, training_samples: pd.DataFrame):
         cfg = turbomode.settings()

@@ -1,0 +1,1 @@
+"""The night's dependency order as plain rules over facts about runs (no Dagster imports)."""
