@@ -253,9 +253,10 @@ def test_the_feature_page_fits_its_tables(night: Night, page) -> None:
 def test_the_plots_tab_draws_the_ingested_rows_per_partition(night: Night, page) -> None:
     open_asset(page, "daily_bars", "rows_written")
     page.get_by_role("button", name="Plots").click()
-    for key in ("rows_written", "quarantined_rows"):  # the numeric keys, one chart each
+    numeric = ("rows_written", "quarantined_rows", "symbols_ingested")  # one chart each
+    for key in numeric:
         sync_api.expect(page.get_by_text(key, exact=True)).to_be_visible()
-    sync_api.expect(page.locator("canvas")).to_have_count(2)
+    sync_api.expect(page.locator("canvas")).to_have_count(len(numeric))
     assert page.get_by_text("date_range", exact=True).count() == 0, "a text value must not be plotted"
 
 
