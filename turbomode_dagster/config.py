@@ -748,6 +748,11 @@ def postgres_target() -> PostgresTarget:
     return PostgresTarget(values["hostname"], int(port), values["username"], values["password"], values["db_name"])
 
 
+def unset_variables(names: list[str]) -> list[str]:
+    """Those of `names` not set in the environment (a dagster.yaml's `env:` references, checked before Dagster's)."""
+    return [name for name in names if name not in os.environ]
+
+
 @lru_cache(maxsize=8)
 def _cached(path: str, sources_override: str | None) -> Settings:
     return load_settings(path)

@@ -23,7 +23,14 @@ from typing import Literal
 import dagster as dg
 import yaml
 
-from turbomode_dagster.config import POSTGRES_ENV, ConfigError, Settings, dagster_home_env, postgres_target
+from turbomode_dagster.config import (
+    POSTGRES_ENV,
+    ConfigError,
+    Settings,
+    dagster_home_env,
+    postgres_target,
+    unset_variables,
+)
 from turbomode_dagster.orchestration.code_location import TurboModeInstance
 from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.retries import TASK_TAG
@@ -150,15 +157,29 @@ def open_instance(folder: Path) -> dg.DagsterInstance:
     if rendered_storage(file) != "postgres":
         return dg.DagsterInstance.from_config(str(folder))
     _require_postgres_driver(file)
+    references = _env_references(yaml.safe_load(file.read_text())["storage"], "storage")
+    unset = set(unset_variables(list(references)))
+    if unset:
+        raise ConfigError(
+            str(file),
+            [f"{path}: environment variable {name} is not set" for name, path in references.items() if name in unset],
+        )
     try:
         return dg.DagsterInstance.from_config(str(folder))
-    except dg.DagsterInvalidConfigError as exc:  # e.g. an `env:` variable that is not set
-        raise ConfigError(str(file), [f"storage.postgres: {exc.errors[0].message}"]) from exc
     except Exception as exc:
         reason = _connection_failure(exc)
         if reason is None:
             raise
         raise ConfigError(str(file), [f"storage.postgres: cannot connect: {reason}"]) from exc
+
+
+def _env_references(node: object, path: str) -> dict[str, str]:
+    """Every `{env: NAME}` in a dagster.yaml block, by NAME, with the dotted path that reads it."""
+    if isinstance(node, dict) and set(node) == {"env"} and isinstance(node["env"], str):
+        return {node["env"]: path}
+    if isinstance(node, dict):
+        return {name: at for key, value in node.items() for name, at in _env_references(value, f"{path}.{key}").items()}
+    return {}
 
 
 def _require_postgres_driver(source: object) -> None:
