@@ -18,7 +18,8 @@ from turbomode_dagster.orchestration.instance import (
 
 @pytest.fixture
 def pg_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var, value in zip(POSTGRES_ENV.values(), ("db.internal", "5432", "dagster", "s3cret-not-in-file", "dagster"), strict=True):
+    values = ("db.internal", "5432", "dagster", "s3cret-not-in-file", "dagster")
+    for var, value in zip(POSTGRES_ENV.values(), values, strict=True):
         monkeypatch.setenv(var, value)
 
 
