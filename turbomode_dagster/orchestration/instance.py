@@ -40,7 +40,6 @@ SHIPPED_INSTANCE_YAML = Path(__file__).resolve().parent / "dagster.yaml"
 # The daemon gives back pool slots of runs that ended without freeing them, this long after they end.
 FREE_SLOTS_AFTER_SECONDS = 30
 Storage = Literal["sqlite", "postgres"]
-STORAGES: tuple[Storage, ...] = ("sqlite", "postgres")
 # SQLAlchemy 2 needs the driver named; psycopg2 is the one dagster-postgres installs.
 POSTGRES_SCHEME = "postgresql+psycopg2"
 CONNECT_TIMEOUT_SECONDS = 10
@@ -83,8 +82,14 @@ def _postgres_storage() -> str:
 
 
 def rendered_storage(file: Path) -> Storage:
-    """The storage a dagster.yaml uses: postgres when its `storage` block is dagster-postgres's, else sqlite."""
-    document = yaml.safe_load(file.read_text()) if file.exists() else None
+    """The storage a dagster.yaml uses: postgres when its `storage` block is dagster-postgres's, else sqlite.
+
+    A file that is no YAML counts as sqlite here; Dagster reports it when it opens the instance.
+    """
+    try:
+        document = yaml.safe_load(file.read_text()) if file.exists() else None
+    except yaml.YAMLError:
+        document = None
     storage = document.get("storage") if isinstance(document, dict) else None
     return "postgres" if isinstance(storage, dict) and "postgres" in storage else "sqlite"
 

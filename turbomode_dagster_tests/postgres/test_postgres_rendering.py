@@ -48,8 +48,10 @@ def test_the_folder_under_the_home_stays_on_postgres_when_re_rendered(
     assert "s3cret-not-in-file" not in (folder / "dagster.yaml").read_text()
 
 
-def test_a_sqlite_or_missing_file_is_sqlite(small_settings, tmp_path: Path) -> None:
+def test_a_sqlite_missing_or_broken_file_is_sqlite(small_settings, tmp_path: Path) -> None:
     assert rendered_storage(tmp_path / "absent.yaml") == "sqlite"
+    (tmp_path / "broken.yaml").write_text("storage: [postgres\n")
+    assert rendered_storage(tmp_path / "broken.yaml") == "sqlite"
     assert rendered_storage(write_dagster_home(small_settings, tmp_path)) == "sqlite"
 
 
