@@ -55,6 +55,7 @@ class PostgresDatabase:
     name: str
 
     def query(self, sql: str) -> list[tuple]:
+        """The rows of one query, read straight from the database (not through Dagster)."""
         con = self.server.connect(self.name)
         try:
             with con.cursor() as cursor:
