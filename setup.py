@@ -33,6 +33,8 @@ setup(
         "pytest>=8",
     ],
     extras_require={
+        # dagster-postgres 0.29.27 is the release for dagster 1.13.27 (unpinned, an ancient one resolves).
+        "postgres": ["dagster-postgres==0.29.27"],
         "ibkr": ["ib_insync>=0.9.86"],
         "ib_async": ["ib_async>=1.0"],
         # cudf-cu12 26.8 and later require pandas 3; 26.6 is the last line that accepts pandas < 2.4.
@@ -41,6 +43,7 @@ setup(
         # with the project's pandas only beside plotly < 6. empyrical checks the metric formulas.
         "test": [
             "pytest>=8",
+            "dagster-postgres==0.29.27",  # the PostgreSQL-backed instance tests (turbomode_dagster_tests/postgres/)
             "ta-lib>=0.5",
             "ruff>=0.6",
             "ib_insync>=0.9.86",

@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
 
     home = commands.add_parser("dagster-home", help="write dagster.yaml for DAGSTER_HOME from the config")
     home.add_argument("folder", nargs="?", help="default: DAGSTER_HOME or <TURBOMODE_HOME>/dagster_home")
+    home.add_argument(
+        "--storage",
+        choices=("sqlite", "postgres"),
+        help="where runs, events and schedules live (default: what the folder's dagster.yaml uses; sqlite for a new "
+        "one); postgres connects with TURBOMODE_PG_HOST, _PORT, _USER, _PASSWORD and _DB from the environment",
+    )
     home.set_defaults(handler=_dagster_home)
     return parser
 
@@ -102,11 +108,17 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _dagster_home(args: argparse.Namespace) -> int:
-    from turbomode_dagster.orchestration.instance import write_dagster_home
+    from turbomode_dagster.config import POSTGRES_ENV
+    from turbomode_dagster.orchestration.instance import check_postgres, rendered_storage, write_dagster_home
 
     folder = Path(args.folder) if args.folder else dagster_home_env() or turbomode_home() / "dagster_home"
-    file = write_dagster_home(load_settings(), folder)
-    print(f"wrote {file}; use it with: export DAGSTER_HOME={folder}")
+    storage = args.storage or rendered_storage(folder / "dagster.yaml")
+    cfg = load_settings()
+    where = "SQLite files in the folder"
+    if storage == "postgres":  # the server is tried (and Dagster's tables created) before the file is written
+        where = f"PostgreSQL {check_postgres(cfg)}, credentials read from {', '.join(POSTGRES_ENV.values())}"
+    file = write_dagster_home(cfg, folder, storage)
+    print(f"wrote {file} (storage: {where}); use it with: export DAGSTER_HOME={folder}")
     return 0
 
 

@@ -18,6 +18,7 @@ import math
 import os
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import lru_cache
 from pathlib import Path
@@ -694,6 +695,62 @@ def dagster_home_env() -> Path | None:
 def failure_webhook_url() -> str | None:
     """TURBOMODE_FAILURE_WEBHOOK: where failed runs are POSTed as JSON (never kept in a file), or None."""
     return os.environ.get("TURBOMODE_FAILURE_WEBHOOK") or None
+
+
+# dagster-postgres's connection fields -> the variables a PostgreSQL-backed dagster.yaml reads them from.
+POSTGRES_ENV = {
+    "hostname": "TURBOMODE_PG_HOST",
+    "port": "TURBOMODE_PG_PORT",
+    "username": "TURBOMODE_PG_USER",
+    "password": "TURBOMODE_PG_PASSWORD",
+    "db_name": "TURBOMODE_PG_DB",
+}
+
+POSTGRES_FIELD_NAMES = {
+    "hostname": "host",
+    "port": "port",
+    "username": "user",
+    "password": "password",
+    "db_name": "database",
+}
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """Where a PostgreSQL-backed instance connects, from TURBOMODE_PG_*; the password is never printed."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    db: str
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.db}"
+
+
+def postgres_target() -> PostgresTarget:
+    """The TURBOMODE_PG_* variables, checked; a ConfigError names each one unset or malformed.
+
+    TURBOMODE_PG_PASSWORD must be set but may be empty (a server that trusts local TCP connections).
+    """
+    values = {field_name: os.environ.get(var) for field_name, var in POSTGRES_ENV.items()}
+    problems = [
+        f"{var}: not set (the PostgreSQL server's {POSTGRES_FIELD_NAMES[field_name]})"
+        for field_name, var in POSTGRES_ENV.items()
+        if values[field_name] is None or (field_name != "password" and not values[field_name].strip())
+    ]
+    port = (values["port"] or "").strip()
+    if port and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+        problems.append(f"{POSTGRES_ENV['port']}: {port!r} is not a port number (1..65535)")
+    if problems:
+        raise ConfigError("environment", problems)
+    return PostgresTarget(values["hostname"], int(port), values["username"], values["password"], values["db_name"])
+
+
+def unset_variables(names: list[str]) -> list[str]:
+    """Those of `names` not set in the environment (a dagster.yaml's `env:` references, checked before Dagster's)."""
+    return [name for name in names if name not in os.environ]
 
 
 @lru_cache(maxsize=8)
