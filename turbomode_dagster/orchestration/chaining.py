@@ -114,22 +114,17 @@ def dependent_schedule(
     task = settings.task(task_id)
     upstream = " and ".join(t.function_name for t in DEPENDENCIES[task_id])
 
-    @dg.schedule(
-        name=f"{task.function_name}_schedule",
-        cron_schedule=task.schedule.cron,
-        execution_timezone=settings.global_settings.timezone,
-        job=job,
-        default_status=schedules.default_status(task),
-        description=f"{task.name}: {schedules.when(task, settings)}, for the session the tick follows, once {upstream} "
-        f"succeeded for it; if they finish later, {task.function_name}_after_upstream starts it.",
-    )
-    def _schedule(context: dg.ScheduleEvaluationContext):
+    def request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         tick = context.scheduled_execution_time
         session = schedules.target_session(tick)
         facts = read_facts(context.instance, settings, task_id, session) if session else None
         return _request(task, decision_at(facts, settings, tick, Launcher.SCHEDULE), session)
 
-    return _schedule
+    about = (
+        f", for the session the tick follows, once {upstream} succeeded for it; if they finish later, "
+        f"{task.function_name}_after_upstream starts it."
+    )
+    return schedules.task_schedule(task, settings, job, about, request)
 
 
 def after_upstream_sensor(

@@ -18,20 +18,13 @@ def maintenance_schedule(
     task: ScheduledTask, settings: Settings, job: dg.UnresolvedAssetJobDefinition
 ) -> dg.ScheduleDefinition:
     """The weekly maintenance schedule for `job`."""
-
-    @dg.schedule(
-        name=f"{task.function_name}_schedule",
-        cron_schedule=task.schedule.cron,
-        execution_timezone=settings.global_settings.timezone,
-        job=job,
-        default_status=dg.DefaultScheduleStatus.RUNNING if task.enabled else dg.DefaultScheduleStatus.STOPPED,
-        description=f"{task.name}: {task.schedule.day_of_week} at {task.schedule.hour:02d}:"
-        f"{task.schedule.minute:02d} {settings.global_settings.timezone}.",
+    return schedules.task_schedule(
+        task,
+        settings,
+        job,
+        ".",
+        lambda context: maintenance_tick(task, settings, context.scheduled_execution_time or schedules.clock()),
     )
-    def _schedule(context: dg.ScheduleEvaluationContext):
-        return maintenance_tick(task, settings, context.scheduled_execution_time or schedules.clock())
-
-    return _schedule
 
 
 def maintenance_tick(task: ScheduledTask, settings: Settings, tick: dt.datetime) -> dg.RunRequest | dg.SkipReason:

@@ -13,6 +13,7 @@ and hand a late upstream over to a sensor, are built in `turbomode_dagster.orche
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -57,10 +58,13 @@ def when(task: ScheduledTask, settings: Settings) -> str:
     return f"{schedule.day_of_week} at {schedule.hour:02d}:{schedule.minute:02d} {settings.global_settings.timezone}"
 
 
-def partitioned_schedule(
-    task: ScheduledTask, settings: Settings, job: dg.UnresolvedAssetJobDefinition
+TickRequest = Callable[[dg.ScheduleEvaluationContext], "dg.RunRequest | dg.SkipReason"]
+
+
+def task_schedule(
+    task: ScheduledTask, settings: Settings, job: dg.UnresolvedAssetJobDefinition, about: str, request: TickRequest
 ) -> dg.ScheduleDefinition:
-    """A schedule that requests the session partition its tick follows (a task that waits for no other)."""
+    """The task's schedule at its configured time and timezone; `request` turns a tick into a run or a skip."""
 
     @dg.schedule(
         name=f"{task.function_name}_schedule",
@@ -68,12 +72,25 @@ def partitioned_schedule(
         execution_timezone=settings.global_settings.timezone,
         job=job,
         default_status=default_status(task),
-        description=f"{task.name}: {when(task, settings)}, targeting the session the tick follows.",
+        description=f"{task.name}: {when(task, settings)}{about}",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
-        return evaluate_tick(task, settings, context.scheduled_execution_time)
+        return request(context)
 
     return _schedule
+
+
+def partitioned_schedule(
+    task: ScheduledTask, settings: Settings, job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
+    """A schedule that requests the session partition its tick follows (a task that waits for no other)."""
+    return task_schedule(
+        task,
+        settings,
+        job,
+        ", targeting the session the tick follows.",
+        lambda context: evaluate_tick(task, settings, context.scheduled_execution_time),
+    )
 
 
 def evaluate_tick(task: ScheduledTask, settings: Settings, tick: dt.datetime) -> dg.RunRequest | dg.SkipReason:
