@@ -1,7 +1,7 @@
 """The Master DB's bulk-read path: SQLite straight into Arrow through ADBC, with no Python object per row.
 
-At 3,000 symbols x 10 years (7.5 M bars) `pandas.read_sql` through `sqlite3` takes about 24 s, ADBC into
-Arrow about 3 s (benchmarks/bench_read.py). SQLite stays the system of record; this only reads it.
+At 3,000 symbols x 10 years (7.5 M bars) `pandas.read_sql` through `sqlite3` took 4 to 5 times as long as
+this path into the same frame (benchmarks/bench_read.py). SQLite stays the system of record; this only reads it.
 
 Read-only, by how it is opened: the file is opened through a `mode=ro` URI (SQLite refuses every write to
 it), with `PRAGMA query_only = ON` (which also refuses writes to any attached file). ADBC offers no
