@@ -37,11 +37,14 @@ class ArrowReader:
     def __init__(self, path: Path):
         if not path.exists():
             raise DatabaseMissing(f"{path} does not exist yet: run ingestion (job run_ingestion) first")
-        self.path = path
         self._con = adbc_driver_sqlite.dbapi.connect(f"{path.resolve().as_uri()}?mode=ro", autocommit=False)
-        with self._con.cursor() as cursor:
-            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA query_only = ON")
+        try:
+            with self._con.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                cursor.execute("PRAGMA query_only = ON")
+        except BaseException:
+            self._con.close()
+            raise
 
     def close(self) -> None:
         """End the read transaction and close the connection."""
