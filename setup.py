@@ -18,6 +18,8 @@ setup(
         "pandas>=2.2,<2.4",
         "numpy>=1.26",
         "pyarrow>=15",
+        # The Master DB's bulk reads: SQLite straight into Arrow, no Python object per row (storage/columnar.py).
+        "adbc-driver-sqlite==1.13.0",
         "xgboost>=2.1",
         "scikit-learn>=1.4",
         "shap>=0.46",

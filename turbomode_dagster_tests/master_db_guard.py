@@ -3,7 +3,9 @@
 It sits at the lowest level there is: Python's `sqlite3.connect` audit event, raised by the C module
 for every connection whatever the import path, so a writer opened through `MarketDBWriter`,
 `connect_read_write`, `sqlite3.connect` or `from sqlite3 import connect` is refused alike; and a
-sha256 of the database and its WAL before and after, for writers that bypass sqlite3 altogether.
+sha256 of the database and its WAL before and after, for writers that bypass sqlite3 altogether. The
+columnar read path is one: ADBC opens SQLite in C, where no audit event is raised, so for it the bytes
+are the proof (and `storage/test_columnar.py` shows a write through its own connection fails).
 """
 
 from __future__ import annotations

@@ -2,21 +2,21 @@
 
 Prices are stored as traded (unadjusted) beside splits and dividends; `turbomode_dagster.prices`
 derives adjusted prices. Only ingestion gets a `MarketDBWriter`; every other consumer gets a
-`MarketDataReader`, whose connection SQLite opens with `mode=ro`.
+`MarketDataReader`, which reads through the columnar path (`storage.columnar`, ADBC opened `mode=ro`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
+from turbomode_dagster.storage.columnar import ArrowReader
 from turbomode_dagster.storage.sqlite import (
-    connect_read_only,
     connect_read_write,
     migrate,
     transaction,
@@ -70,6 +70,22 @@ VALUE_COLUMNS = {
     "symbol_metadata": (("symbol",), ("name", "sector", "industry", "exchange", "currency")),
 }
 STAMP_COLUMN = {"symbol_metadata": "updated_at"}
+
+
+# What each bulk read returns, in the tables' own types (dates are ISO TEXT in SQLite and stay strings).
+TEXT, REAL, INTEGER = pa.string(), pa.float64(), pa.int64()
+PRICES = [("open", REAL), ("high", REAL), ("low", REAL), ("close", REAL)]
+FIGURES = ["revenue", "net_income", "eps", "book_value_per_share", "shares_outstanding"]
+SCHEMAS = {
+    "bars": pa.schema([("symbol", TEXT), ("date", TEXT), *PRICES, ("volume", INTEGER), ("source", TEXT)]),
+    "closes": pa.schema([("symbol", TEXT), ("date", TEXT), ("close", REAL)]),
+    "splits": pa.schema([("symbol", TEXT), ("date", TEXT), ("ratio", REAL)]),
+    "dividends": pa.schema([("symbol", TEXT), ("ex_date", TEXT), ("amount", REAL)]),
+    "fundamentals": pa.schema(
+        [("symbol", TEXT), ("period_end", TEXT), ("available_date", TEXT), *((f, REAL) for f in FIGURES)]
+    ),
+    "metadata": pa.schema([(c, TEXT) for c in ("symbol", "name", "sector", "industry", "exchange", "currency")]),
+}
 
 
 def market_db_path(home: Path) -> Path:
@@ -182,53 +198,70 @@ def _plain(value: object) -> object:
 
 
 class MarketDataReader:
-    """Read-only access to the Master DB for every task but ingestion; writes through it fail."""
+    """Read-only bulk access to the Master DB for every task but ingestion, through the columnar path.
+
+    Each method is one fixed SELECT whose values are bound as parameters; there is no way to hand it SQL,
+    because its ADBC connection has no authorizer (see `storage.columnar`). Frames carry the types the
+    schema declares: dates as ISO strings, prices as float64, volume as int64, NULL as NaN or None.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.con: sqlite3.Connection = connect_read_only(path)
+        self._arrow = ArrowReader(path)
 
     def close(self) -> None:
         """Close the connection."""
-        self.con.close()
-
-    def query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
-        """Run a SELECT and return a frame."""
-        return pd.read_sql_query(sql, self.con, params=list(params))
+        self._arrow.close()
 
     def bars(
         self, symbols: Sequence[str] | None = None, start: str | None = None, end: str | None = None
     ) -> pd.DataFrame:
         """Daily bars as traded, sorted by symbol and date, optionally limited by symbols and dates."""
         where, params = _filters(symbols, "date", start, end)
-        return self.query(
+        return self._arrow.frame(
             f"SELECT symbol, date, open, high, low, close, volume, source FROM daily_bars{where} ORDER BY symbol, date",
             params,
+            SCHEMAS["bars"],
+        )
+
+    def closes(self) -> pd.DataFrame:
+        """Every stored close (symbol, date, close), sorted: the whole history the jump check guards."""
+        return self._arrow.frame(
+            "SELECT symbol, date, close FROM daily_bars ORDER BY symbol, date", (), SCHEMAS["closes"]
         )
 
     def splits(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
         """Splits as new shares per old share."""
         where, params = _filters(symbols, "date", None, None)
-        return self.query(f"SELECT symbol, date, ratio FROM splits{where} ORDER BY symbol, date", params)
+        return self._arrow.frame(
+            f"SELECT symbol, date, ratio FROM splits{where} ORDER BY symbol, date", params, SCHEMAS["splits"]
+        )
 
     def dividends(self, symbols: Sequence[str] | None = None) -> pd.DataFrame:
         """Cash dividends per share (traded basis) by ex-date."""
         where, params = _filters(symbols, "ex_date", None, None)
-        return self.query(f"SELECT symbol, ex_date, amount FROM dividends{where} ORDER BY symbol, ex_date", params)
+        return self._arrow.frame(
+            f"SELECT symbol, ex_date, amount FROM dividends{where} ORDER BY symbol, ex_date",
+            params,
+            SCHEMAS["dividends"],
+        )
 
     def fundamentals(self, symbols: Sequence[str] | None = None, known_by: str | None = None) -> pd.DataFrame:
         """Quarterly fundamentals, optionally only those available by `known_by` (point in time)."""
         where, params = _filters(symbols, "available_date", None, known_by)
-        return self.query(
+        return self._arrow.frame(
             "SELECT symbol, period_end, available_date, revenue, net_income, eps, book_value_per_share, "
             f"shares_outstanding FROM fundamentals{where} ORDER BY symbol, period_end",
             params,
+            SCHEMAS["fundamentals"],
         )
 
     def metadata(self) -> pd.DataFrame:
         """One row per symbol: name, sector, industry, exchange, currency."""
-        return self.query(
-            "SELECT symbol, name, sector, industry, exchange, currency FROM symbol_metadata ORDER BY symbol"
+        return self._arrow.frame(
+            "SELECT symbol, name, sector, industry, exchange, currency FROM symbol_metadata ORDER BY symbol",
+            (),
+            SCHEMAS["metadata"],
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import adbc_driver_sqlite.dbapi
 import dagster as dg
 import pytest
 
@@ -61,6 +62,20 @@ def test_the_guard_catches_a_non_ingestion_asset_opening_a_writer_directly(home:
             assert not result.success
             (failure,) = [e for e in result.all_events if e.is_step_failure]
             assert MasterDBWriteRefused.__name__ in str(failure.event_specific_data.error.cause)
+
+
+def test_the_guard_catches_a_writer_the_audit_hook_cannot_see(home: Path) -> None:
+    """ADBC opens SQLite in C (no sqlite3.connect audit event): a write through it is caught by the bytes."""
+    db = _seeded_master_db(home)
+
+    @dg.asset
+    def rogue_report() -> None:
+        with adbc_driver_sqlite.dbapi.connect(db.resolve().as_uri()) as con, con.cursor() as cursor:
+            cursor.execute("CREATE TABLE rogue (x INTEGER)")
+            con.commit()
+
+    with pytest.raises(AssertionError, match="changed"), master_db_untouched(db):
+        assert dg.materialize([rogue_report]).success
 
 
 def test_the_guard_catches_a_change_to_the_bytes(home: Path) -> None:

@@ -169,7 +169,7 @@ def _check_results(report: IngestionReport, turbomode: TurboModeHome, universe: 
     try:
         day_bars = reader.bars(start=report.partition_date, end=report.partition_date)
         # The jump check guards the whole table, so a bad bar stored by an earlier run still fails it.
-        history = reader.query("SELECT symbol, date, close FROM daily_bars ORDER BY symbol, date")
+        history = reader.closes()
         splits = reader.splits()
     finally:
         reader.close()
