@@ -22,15 +22,15 @@ def executor_for(compute: Compute) -> dg.ExecutorDefinition | None:
         limit = {"max_concurrent": compute.max_concurrent} if compute.max_concurrent else {}
         return dg.multiprocess_executor.configured(limit, name="multiprocess")
     if compute.executor == "dask":
-        return _dask_executor().configured({"cluster": {"existing": {"address": compute.dask_scheduler}}}, name="dask")
+        return _dask_executor().configured({"address": compute.dask_scheduler}, name="dask")
     return None
 
 
 def _dask_executor() -> dg.ExecutorDefinition:
     try:
-        from dagster_dask import dask_executor
+        from turbomode_dagster.orchestration.dask_executor import scheduler_executor
     except ImportError as exc:
         raise ConfigError(
             "compute.executor", [f"compute.executor: 'dask' needs the dask extra ({DASK_EXTRA}): {exc}"]
         ) from None
-    return dask_executor
+    return scheduler_executor

@@ -69,4 +69,11 @@ def _executable(job: dg.JobDefinition) -> IJob:
     processes rebuild it from the code location (Dagster refuses an in-memory job there)."""
     if job.executor_def.name in (multi_or_in_process_executor.name, in_process_executor.name):
         return InMemoryJob(job)
-    return reconstructable_job(job.name)
+    recon = reconstructable_job(job.name)
+    rebuilt = recon.get_definition().executor_def.name
+    if rebuilt != job.executor_def.name:
+        raise dg.DagsterInvariantViolationError(
+            f"{job.name} is on the {job.executor_def.name} executor, but the code location this process loaded "
+            f"(TURBOMODE_CONFIG) puts it on {rebuilt}: its steps would not run as asked"
+        )
+    return recon

@@ -64,7 +64,7 @@ def test_max_concurrent_is_the_multiprocess_executors_limit() -> None:
 
 def test_the_dask_executor_connects_to_the_configured_scheduler() -> None:
     executor = executor_for(parse_settings(compute(executor="dask", dask_scheduler=ADDRESS)).compute)
-    assert resolved(executor)["cluster"] == {"existing": {"address": ADDRESS}}
+    assert resolved(executor) == {"address": ADDRESS}
 
 
 def test_dask_without_a_scheduler_address_is_refused_naming_both_places() -> None:
@@ -98,6 +98,8 @@ def test_the_environment_gives_the_scheduler_address(make_config, monkeypatch: p
 
 
 def test_dask_without_the_extra_installed_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "dagster_dask", None)  # what an environment without the extra gives
+    for module in ("dagster_dask", "dagster_dask.executor"):  # what an environment without the extra gives
+        monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.delitem(sys.modules, "turbomode_dagster.orchestration.dask_executor", raising=False)
     with pytest.raises(ConfigError, match=r"compute.executor: 'dask' needs the dask extra \(pip install"):
         build_definitions(parse_settings(compute(executor="dask", dask_scheduler=ADDRESS)))
