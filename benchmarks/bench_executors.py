@@ -4,11 +4,12 @@
                                          [--start 2016-01-04] [--workers 2] [--out benchmarks/results/executors.json]
 
 Each executor gets a fresh TURBOMODE_HOME with the shipped config (the built-in sample source, the first
-`--symbols` of the universe from `--start`, `compute.executor` set) and runs `run_ingestion` then
-`run_orchestrator` for 2026-11-25 through `execute_attached`, as `turbomode run` does. Dask connects to a
+`--symbols` of the universe from `--start`, `compute.executor` set) and runs `turbomode run 1` then
+`turbomode run 2` for 2026-11-25, each as its own command (its wall seconds include starting Python). Dask connects to a
 `distributed.LocalCluster` of `--workers` worker processes started here. Per job it records the wall
 seconds, each step's seconds (its STEP_START to STEP_SUCCESS in the event log, which on the other executors
-includes loading the code location in the step's process) and the rest: the executor's own overhead.
+includes loading the code location in the step's process) and the rest: starting the command, loading the
+code location, and the executor's own overhead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 DAY = "2026-11-25"
-TASKS = ("run_ingestion", "run_orchestrator")
+TASKS = {"1": "run_ingestion", "2": "run_orchestrator"}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -50,41 +52,43 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
 
 
 def run_executor(executor: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
-    """One executor's night in its own home: per job, wall seconds, step seconds and the rest."""
+    """One executor's night in its own home, each task as its own `turbomode run`: wall, step and other seconds."""
+    import dagster as dg
     import distributed
 
-    from turbomode_dagster.config import SHIPPED_CONFIG, load_settings
-    from turbomode_dagster.definitions import build_definitions
-    from turbomode_dagster.orchestration.instance import open_instance, prepare_dagster_home
-    from turbomode_dagster.orchestration.launch import execute_attached
+    from turbomode_dagster.config import SHIPPED_CONFIG
 
     home, config = root / executor / "home", root / executor / "config.json"
     home.mkdir(parents=True)
-    os.environ.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
-    os.environ.pop("DAGSTER_HOME", None)
     raw = json.loads(SHIPPED_CONFIG.read_text())
     raw["universe"]["symbols"] = raw["universe"]["symbols"][: args.symbols]
     raw["history"]["start_date"] = args.start
     raw["sources"]["order"] = ["sample"]
     raw.setdefault("compute", {})["executor"] = executor
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TURBOMODE_", "DAGSTER_"))}
+    env.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
+    jobs = {}
     with ExitStack() as stack:
-        if executor == "dask":
+        if executor == "dask":  # workers start with the night's environment, as production workers have it
+            saved = dict(os.environ)
+            os.environ.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
             cluster = stack.enter_context(
                 distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
             )
+            os.environ.clear()
+            os.environ.update(saved)
             raw["compute"]["dask_scheduler"] = cluster.scheduler_address
         config.write_text(json.dumps(raw, indent=2))
-        settings = load_settings(config)
-        defs = build_definitions(settings)
-        instance = stack.enter_context(open_instance(prepare_dagster_home(settings, home)))
-        jobs = {}
-        for name in TASKS:
+        for task, name in TASKS.items():
             started = time.perf_counter()
-            result = execute_attached(instance, defs.resolve_job_def(name), DAY)
+            command = [sys.executable, "-m", "turbomode_dagster.cli", "run", task, "--date", DAY]
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
             wall = round(time.perf_counter() - started, 2)
-            if not result.success:
-                raise SystemExit(f"{name} failed on {executor}")
-            steps = step_seconds(instance, result.run_id)
+            if done.returncode != 0:
+                raise SystemExit(f"{name} failed on {executor}:\n{done.stdout}\n{done.stderr}")
+            with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+                (run,) = instance.get_runs(dg.RunsFilter(job_name=name))
+                steps = step_seconds(instance, run.run_id)
             jobs[name] = {"wall_s": wall, "steps_s": steps, "outside_steps_s": round(wall - sum(steps.values()), 2)}
             print(f"{executor:>12} {name:<17} {wall:7.1f} s  steps {steps}", flush=True)
     return jobs
