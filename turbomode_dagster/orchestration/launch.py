@@ -53,6 +53,7 @@ def execute_attached(
 ) -> JobExecutionResult:
     """Create `job`'s run (for `partition_key`) against the code location's origin and execute it here."""
     run_config = {**QUIET_CONSOLE, **(IN_PROCESS if job.executor_def.name == multi_or_in_process_executor.name else {})}
+    executable = _executable(job)
     tags = merge_run_tags(job, partition_key, None, None, instance, run_config)
     run = instance.create_run_for_job(
         job_def=job,
@@ -61,7 +62,7 @@ def execute_attached(
         remote_job_origin=job_origin(job.name),
         job_code_origin=job_code_origin(job.name),
     )
-    return execute_run(_executable(job), run, instance)
+    return execute_run(executable, run, instance)
 
 
 def _executable(job: dg.JobDefinition) -> IJob:

@@ -11,6 +11,7 @@ from turbomode_dagster.config import ConfigError, TaskId, load_settings, parse_s
 from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration.executors import executor_for
 from turbomode_dagster.orchestration.jobs import TASK_GROUPS
+from turbomode_dagster.orchestration.launch import execute_attached
 from turbomode_dagster_tests.conftest import SMALL_PATCHES, patch_config, shipped_config
 
 ADDRESS = "tcp://10.0.0.5:8786"
@@ -103,3 +104,12 @@ def test_dask_without_the_extra_installed_says_how_to_install_it(monkeypatch: py
     monkeypatch.delitem(sys.modules, "turbomode_dagster.orchestration.dask_executor", raising=False)
     with pytest.raises(ConfigError, match=r"compute.executor: 'dask' needs the dask extra \(pip install"):
         build_definitions(parse_settings(compute(executor="dask", dask_scheduler=ADDRESS)))
+
+
+def test_a_job_whose_executor_the_code_location_does_not_share_is_refused_before_any_run() -> None:
+    # The loaded code location (the shipped config: Dagster's default executor) is what step processes rebuild.
+    job = build_definitions(parse_settings(compute(executor="multiprocess"))).resolve_job_def("run_ingestion")
+    with dg.instance_for_test() as instance:
+        with pytest.raises(dg.DagsterInvariantViolationError, match="run_ingestion is on the multiprocess executor"):
+            execute_attached(instance, job, "2026-11-25")
+        assert instance.get_runs() == []
