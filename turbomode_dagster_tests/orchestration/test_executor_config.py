@@ -36,6 +36,7 @@ def resolved(executor: dg.ExecutorDefinition) -> dict:
 
 def executors_of(raw: dict) -> dict[str, str]:
     defs = build_definitions(parse_settings(raw))
+    dg.Definitions.validate_loadable(defs)  # what `dagster definitions validate` checks
     return {task.function_name: defs.resolve_job_def(task.function_name).executor_def.name for task in TASK_GROUPS}
 
 
