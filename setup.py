@@ -41,6 +41,11 @@ setup(
         "ib_async": ["ib_async>=1.0"],
         # cudf-cu12 26.8 and later require pandas 3; 26.6 is the last line that accepts pandas < 2.4.
         "gpu": ["cudf-cu12>=24.10,<26.8"],
+        # compute.executor "dask": dagster-dask 0.29.27 is the integration line of dagster 1.13.27; pip resolves
+        # distributed (and dask) 2026.8.0 beside it, pinned so a scheduler and its workers run one version.
+        "dask": ["dagster-dask==0.29.27", "distributed==2026.8.0", "dask==2026.8.0"],
+        # Kubernetes run launcher and executor (README, Executors); documented, not exercised here.
+        "k8s": ["dagster-k8s==0.29.27"],
         # vectorbt is the backtest engine's parity reference and benchmark rival only; 1.0.0 imports
         # with the project's pandas only beside plotly < 6. empyrical checks the metric formulas.
         "test": [
@@ -54,6 +59,10 @@ setup(
             "empyrical-reloaded==0.7.1",
             "hypothesis==6.170.17",
             "playwright==1.58.0",  # the browser test drives Debian's /usr/bin/chromium (no `playwright install`)
+            # test_executors runs the nightly's first two tasks on a two-worker Dask LocalCluster.
+            "dagster-dask==0.29.27",
+            "distributed==2026.8.0",
+            "dask==2026.8.0",
         ],
     },
     entry_points={"console_scripts": ["turbomode=turbomode_dagster.cli:main"]},

@@ -45,6 +45,7 @@ MAX_DEPTH = 16  # the shipped file nests 5 levels (models.learners[i].params.<ke
 # Deeper than this is refused by a scan before decoding (with line and column); between MAX_DEPTH and this,
 # the decoded document is refused with the path where it nests too deeply.
 DECODE_DEPTH = 600
+DASK_SCHEDULER_ENV = "TURBOMODE_DASK_SCHEDULER"  # overrides compute.dask_scheduler (a deployment's address)
 MAX_INT_DIGITS = 100  # far beyond every bound (the largest is 2**32), far below int()'s 4,300-digit limit
 
 
@@ -308,9 +309,25 @@ class Sources(Strict):
 
 
 class Compute(Strict):
-    """Where features are computed: auto picks cuDF when it imports and a GPU is visible."""
+    """Where features are computed (auto picks cuDF when it imports and a GPU is visible) and how a job's steps run.
+
+    `executor`: `default` is Dagster's (a process per step under `dagster dev` and `dagster job execute`, in
+    process for `turbomode` commands); the others apply everywhere. `dask` needs a running scheduler's address.
+    """
 
     backend: Literal["auto", "pandas", "cudf"] = "auto"
+    executor: Literal["default", "in_process", "multiprocess", "dask"] = "default"
+    max_concurrent: int | None = Field(default=None, ge=1, le=256)  # multiprocess: steps at once (None: CPUs)
+    dask_scheduler: str | None = Field(default=None, pattern=r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+$", max_length=300)
+
+    @model_validator(mode="after")
+    def _dask_has_a_scheduler(self) -> Compute:
+        if self.executor == "dask" and self.dask_scheduler is None:
+            raise ValueError(
+                "executor 'dask' needs a scheduler address: set compute.dask_scheduler "
+                f"or {DASK_SCHEDULER_ENV} (e.g. tcp://10.0.0.5:8786)"
+            )
+        return self
 
 
 class Labels(Strict):
@@ -544,6 +561,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
         sources = raw.setdefault("sources", {})
         if isinstance(sources, dict):
             sources["order"] = [s.strip() for s in override.split(",") if s.strip()]
+    scheduler = os.environ.get(DASK_SCHEDULER_ENV)
+    if scheduler and isinstance(raw, dict):
+        compute = raw.setdefault("compute", {})
+        if isinstance(compute, dict):
+            compute["dask_scheduler"] = scheduler.strip()
     return parse_settings(raw, str(file))
 
 
@@ -754,10 +776,10 @@ def unset_variables(names: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def _cached(path: str, sources_override: str | None) -> Settings:
+def _cached(path: str, sources_override: str | None, dask_scheduler: str | None) -> Settings:
     return load_settings(path)
 
 
 def settings() -> Settings:
-    """The settings for the current environment, read once per (config path, source override)."""
-    return _cached(str(config_path()), os.environ.get("TURBOMODE_SOURCES"))
+    """The settings for the current environment, read once per (config path, source and scheduler override)."""
+    return _cached(str(config_path()), os.environ.get("TURBOMODE_SOURCES"), os.environ.get(DASK_SCHEDULER_ENV))

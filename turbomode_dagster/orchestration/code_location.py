@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.code_pointer import FileCodePointer, ModuleCodePointer, PackageCodePointer
-from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.origin import JobPythonOrigin
 from dagster._core.remote_origin import (
@@ -44,10 +44,15 @@ def job_origin(job_name: str) -> RemoteJobOrigin:
     return RemoteJobOrigin(RemoteRepositoryOrigin(location_origin(), REPOSITORY_NAME), job_name)
 
 
-def job_code_origin(job_name: str) -> JobPythonOrigin:
-    """How a run worker reconstructs the job: this module's `defs`, imported by this Python."""
+def reconstructable_job(job_name: str) -> ReconstructableJob:
+    """One of this location's jobs as another process rebuilds it: this module's `defs`, imported by this Python."""
     repository = ReconstructableRepository.for_module(MODULE, "defs", working_directory=os.getcwd())
-    return repository.get_reconstructable_job(job_name).get_python_origin()
+    return repository.get_reconstructable_job(job_name)
+
+
+def job_code_origin(job_name: str) -> JobPythonOrigin:
+    """How a run worker reconstructs the job."""
+    return reconstructable_job(job_name).get_python_origin()
 
 
 def in_process_location_origin() -> InProcessCodeLocationOrigin:

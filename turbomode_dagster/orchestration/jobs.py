@@ -12,6 +12,7 @@ from turbomode_dagster.orchestration.assets.maintenance import GROUP as MAINTENA
 from turbomode_dagster.orchestration.assets.market_data import GROUP as MARKET_DATA
 from turbomode_dagster.orchestration.assets.models import GROUP as MODELS
 from turbomode_dagster.orchestration.assets.scanner import GROUP as SCANNER
+from turbomode_dagster.orchestration.executors import executor_for
 from turbomode_dagster.orchestration.retries import run_tags_for
 
 # Which asset groups each task materialises: Tasks 1-5 for a session (tag dagster/partition), Task 6 unpartitioned.
@@ -26,7 +27,7 @@ TASK_GROUPS: dict[TaskId, tuple[str, ...]] = {
 
 
 def task_job(settings: Settings, task_id: TaskId) -> dg.UnresolvedAssetJobDefinition:
-    """The asset job for one task, with its timeout and queueing tags from the config."""
+    """The asset job for one task, with its timeout and queueing tags and its executor from the config."""
     task = settings.task(task_id)
     return dg.define_asset_job(
         name=task.function_name,
@@ -34,4 +35,5 @@ def task_job(settings: Settings, task_id: TaskId) -> dg.UnresolvedAssetJobDefini
         description=f"Task {task.task_id}: {task.name} ({', '.join(TASK_GROUPS[task_id])}). "
         f"Seed endpoint {task.endpoint}.",
         tags=run_tags_for(task),
+        executor_def=executor_for(settings.compute),
     )

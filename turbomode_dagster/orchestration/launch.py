@@ -2,22 +2,24 @@
 
 The run is created with the code location's remote origin, so the UI lists it under its job, in the
 Overview timeline and on the asset's partitions exactly like a run launched from the UI; it executes
-here, step after step in this process (the in-process executor), with Dagster's console logger at WARNING
-because the `turbomode` command prints its own progress. The job's own tags (timeout, task) and the
-partition's tags are applied as Dagster applies them to a launched run.
+here, step after step in this process (the in-process executor), unless the job names another executor
+(`compute.executor`): then its steps run where that executor puts them, each rebuilding the job from the
+code location. Dagster's console logger is at WARNING because the `turbomode` command prints its own
+progress. The job's own tags (timeout, task) and the partition's tags are applied as Dagster applies them
+to a launched run.
 """
 
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.definitions.executor_definition import multi_or_in_process_executor
-from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.definitions.executor_definition import in_process_executor, multi_or_in_process_executor
+from dagster._core.definitions.job_base import IJob, InMemoryJob
 from dagster._core.execution.api import execute_run
 from dagster._core.execution.execute_in_process import merge_run_tags
 from dagster._core.execution.job_execution_result import JobExecutionResult
 
 from turbomode_dagster.config import ScheduledTask
-from turbomode_dagster.orchestration.code_location import job_code_origin, job_origin
+from turbomode_dagster.orchestration.code_location import job_code_origin, job_origin, reconstructable_job
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # The default executor of Definitions picks in-process execution with this config; a job that names the
@@ -51,6 +53,7 @@ def execute_attached(
 ) -> JobExecutionResult:
     """Create `job`'s run (for `partition_key`) against the code location's origin and execute it here."""
     run_config = {**QUIET_CONSOLE, **(IN_PROCESS if job.executor_def.name == multi_or_in_process_executor.name else {})}
+    executable = _executable(job)
     tags = merge_run_tags(job, partition_key, None, None, instance, run_config)
     run = instance.create_run_for_job(
         job_def=job,
@@ -59,4 +62,19 @@ def execute_attached(
         remote_job_origin=job_origin(job.name),
         job_code_origin=job_code_origin(job.name),
     )
-    return execute_run(InMemoryJob(job), run, instance)
+    return execute_run(executable, run, instance)
+
+
+def _executable(job: dg.JobDefinition) -> IJob:
+    """The job itself for in-process execution; for an executor that runs steps elsewhere, the job as those
+    processes rebuild it from the code location (Dagster refuses an in-memory job there)."""
+    if job.executor_def.name in (multi_or_in_process_executor.name, in_process_executor.name):
+        return InMemoryJob(job)
+    recon = reconstructable_job(job.name)
+    rebuilt = recon.get_definition().executor_def.name
+    if rebuilt != job.executor_def.name:
+        raise dg.DagsterInvariantViolationError(
+            f"{job.name} is on the {job.executor_def.name} executor, but the code location this process loaded "
+            f"(TURBOMODE_CONFIG) puts it on {rebuilt}: its steps would not run as asked"
+        )
+    return recon

@@ -1,0 +1,121 @@
+"""Time the nightly's first two tasks on each executor: what a step in its own process costs, and what it saves.
+
+    python benchmarks/bench_executors.py [--executors in_process,multiprocess,dask] [--symbols 83]
+                                         [--start 2016-01-04] [--workers 2] [--out benchmarks/results/executors.json]
+
+Each executor gets a fresh TURBOMODE_HOME with the shipped config (the built-in sample source, the first
+`--symbols` of the universe from `--start`, `compute.executor` set) and runs `turbomode run 1` then
+`turbomode run 2` for 2026-11-25, each as its own command (its wall seconds include starting Python). Dask connects to a
+`distributed.LocalCluster` of `--workers` worker processes started here. Per job it records the wall
+seconds, each step's seconds (its STEP_START to STEP_SUCCESS in the event log, which on the other executors
+includes loading the code location in the step's process) and the rest: starting the command, loading the
+code location, and the executor's own overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+DAY = "2026-11-25"
+TASKS = {"1": "run_ingestion", "2": "run_orchestrator"}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executors", default="in_process,multiprocess,dask")
+    parser.add_argument("--symbols", type=int, default=83)
+    parser.add_argument("--start", default="2016-01-04")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "executors.json")
+    return parser.parse_args(argv)
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Each step's seconds from its start event to its success event, as the run's event log stored them."""
+    starts, seconds = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is not None and event.is_step_start:
+            starts[event.step_key] = entry.timestamp
+        elif event is not None and event.is_step_success:
+            seconds[event.step_key] = round(entry.timestamp - starts[event.step_key], 2)
+    return seconds
+
+
+def run_executor(executor: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
+    """One executor's night in its own home, each task as its own `turbomode run`: wall, step and other seconds."""
+    import dagster as dg
+    import distributed
+
+    from turbomode_dagster.config import SHIPPED_CONFIG
+
+    home, config = root / executor / "home", root / executor / "config.json"
+    home.mkdir(parents=True)
+    raw = json.loads(SHIPPED_CONFIG.read_text())
+    raw["universe"]["symbols"] = raw["universe"]["symbols"][: args.symbols]
+    raw["history"]["start_date"] = args.start
+    raw["sources"]["order"] = ["sample"]
+    raw.setdefault("compute", {})["executor"] = executor
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TURBOMODE_", "DAGSTER_"))}
+    env.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
+    jobs = {}
+    with ExitStack() as stack:
+        if executor == "dask":  # workers start with the night's environment, as production workers have it
+            saved = dict(os.environ)
+            os.environ.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
+            cluster = stack.enter_context(
+                distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
+            )
+            os.environ.clear()
+            os.environ.update(saved)
+            raw["compute"]["dask_scheduler"] = cluster.scheduler_address
+        config.write_text(json.dumps(raw, indent=2))
+        for task, name in TASKS.items():
+            started = time.perf_counter()
+            command = [sys.executable, "-m", "turbomode_dagster.cli", "run", task, "--date", DAY]
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
+            wall = round(time.perf_counter() - started, 2)
+            if done.returncode != 0:
+                raise SystemExit(f"{name} failed on {executor}:\n{done.stdout}\n{done.stderr}")
+            with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+                (run,) = instance.get_runs(dg.RunsFilter(job_name=name))
+                steps = step_seconds(instance, run.run_id)
+            jobs[name] = {"wall_s": wall, "steps_s": steps, "outside_steps_s": round(wall - sum(steps.values()), 2)}
+            print(f"{executor:>12} {name:<17} {wall:7.1f} s  steps {steps}", flush=True)
+    return jobs
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_executors_") as folder:
+        for executor in args.executors.split(","):
+            load_before = os.getloadavg()[0]
+            results[executor] = {**run_executor(executor, args, Path(folder)), "load_1min_before": load_before}
+    document = {
+        "symbols": args.symbols,
+        "start": args.start,
+        "day": DAY,
+        "dask_workers": args.workers,
+        "cpus": os.cpu_count(),
+        "machine": platform.platform(),
+        "executors": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

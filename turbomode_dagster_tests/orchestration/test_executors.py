@@ -1,0 +1,153 @@
+"""The nightly's first two tasks on Dagster's multiprocess executor and on Dask give what the in-process run gives.
+
+Each executor gets its own TURBOMODE_HOME and config and runs `turbomode run 1` then `turbomode run 2` for
+one session, each as its own command, as production runs them (a process rebuilds the code location from
+TURBOMODE_CONFIG; the steps that the executor puts elsewhere rebuild it the same way). The Dask runs connect
+to the address of a two-worker `distributed.LocalCluster` started here, the way production connects to an
+existing scheduler; its workers are processes (spawned with this test's environment), so the steps really
+run outside the command. Every Parquet asset file, every model artifact and the registry's rows must be
+byte-for-byte or row-for-row those of the in-process run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from turbomode_dagster_tests.conftest import ENV_VARS, read_table, write_config
+
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+
+DAY = "2026-11-25"
+LEARNERS = [
+    {"name": "hist", "kind": "xgboost", "params": {"n_estimators": 10, "max_depth": 3, "n_jobs": 1}},
+    {"name": "forest", "kind": "xgboost", "params": {"n_estimators": 1, "num_parallel_tree": 8, "n_jobs": 1}},
+]
+PATCHES = {
+    "universe.symbols": ["AAPL", "MSFT", "NVDA", "JPM"],
+    "history.start_date": "2025-06-02",
+    "sources.order": ["sample"],
+    "sources.sample.planted_effect": 1.0,
+    "models.learners": LEARNERS,
+    "models.n_folds": 2,
+    "models.shap_rows": 100,
+}
+TASKS = {"1": "run_ingestion", "2": "run_orchestrator"}
+# The registry's columns that say what was trained (created_at and the home's artifact path differ by run).
+REGISTRY_COLUMNS = {
+    "model_registry": ["model_version", "status", "data_fingerprint", "feature_list", "parameters", "metrics"],
+    "shap_logs": ["model_version", "model_name", "class_label", "feature", "mean_abs_shap", "rank"],
+}
+
+
+@dataclass
+class Night:
+    """One executor's home after the two tasks, and the processes each job's steps ran in."""
+
+    home: Path
+    step_pids: dict[str, dict[str, int]]  # job -> step -> pid
+
+    def files(self, folder: str) -> dict[str, bytes]:
+        root = self.home / folder
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def night_paths(root: Path) -> tuple[Path, Path]:
+    """A night's TURBOMODE_HOME and config file."""
+    return root / "home", root / "config.json"
+
+
+def run_night(root: Path, executor: dict[str, object]) -> Night:
+    """`turbomode run` for tasks 1 and 2 in a fresh home on `executor`; the step pids from its event log."""
+    home, config = night_paths(root)
+    home.mkdir(parents=True)
+    write_config(config, {**PATCHES, **{f"compute.{k}": v for k, v in executor.items()}})
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
+    for task in TASKS:
+        command = [sys.executable, "-m", "turbomode_dagster.cli", "run", task, "--date", DAY]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"task {task} on {executor}:\n{done.stdout}\n{done.stderr}"
+    with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        pids = {}
+        for name in TASKS.values():
+            (run,) = instance.get_runs(dg.RunsFilter(job_name=name))
+            pids[name] = {
+                e.dagster_event.step_key: e.dagster_event.pid
+                for e in instance.all_logs(run.run_id)
+                if e.dagster_event is not None and e.dagster_event.is_step_success
+            }
+    return Night(home, pids)
+
+
+@dataclass
+class Nights:
+    by_executor: dict[str, Night]
+    dask_worker_pids: set[int]
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
+    root = tmp_path_factory.mktemp("executors")
+    nights = {
+        "in_process": run_night(root / "in_process", {"executor": "in_process"}),
+        "multiprocess": run_night(root / "multiprocess", {"executor": "multiprocess"}),
+    }
+    home, config = night_paths(root / "dask")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        # Workers rebuild the code location from the environment they start with: the Dask night's home and
+        # config (written once the scheduler's address is known), as production workers share the command's.
+        monkeypatch.setenv("TURBOMODE_HOME", str(home))
+        monkeypatch.setenv("TURBOMODE_CONFIG", str(config))
+        with (
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl,
+            distributed.Client(cl) as client,
+        ):
+            workers = set(client.run(os.getpid).values())
+            nights["dask"] = run_night(root / "dask", {"executor": "dask", "dask_scheduler": cl.scheduler_address})
+    yield Nights(nights, workers)
+
+
+def test_each_executor_ran_the_steps_where_it_should(nights: Nights) -> None:
+    in_process, multiprocess, dask = (nights.by_executor[k].step_pids for k in ("in_process", "multiprocess", "dask"))
+    assert list(in_process["run_orchestrator"]) == ["feature_panel", "training_samples", "model_training"]
+    # In process: one process (the command's) for every step of a job.
+    assert all(len(set(steps.values())) == 1 for steps in in_process.values())
+    # Multiprocess: a fresh process per step.
+    orchestrator = multiprocess["run_orchestrator"]
+    assert len(set(orchestrator.values())) == len(orchestrator) == 3
+    assert orchestrator.keys() == in_process["run_orchestrator"].keys()
+    # Dask: every step on one of the cluster's two worker processes.
+    assert len(nights.dask_worker_pids) == 2
+    assert {pid for steps in dask.values() for pid in steps.values()} <= nights.dask_worker_pids
+    assert dask["run_orchestrator"].keys() == orchestrator.keys()
+
+
+@pytest.mark.parametrize("executor", ["multiprocess", "dask"])
+def test_every_asset_file_is_byte_identical_to_the_in_process_run(nights: Nights, executor: str) -> None:
+    expected = nights.by_executor["in_process"].files("assets")
+    assert {"feature_panel", "training_samples", "trained_ensemble", "oof_predictions"} <= {
+        name.split("/")[0] for name in expected
+    }
+    assert nights.by_executor[executor].files("assets") == expected
+
+
+@pytest.mark.parametrize("executor", ["multiprocess", "dask"])
+def test_the_models_and_registry_are_those_of_the_in_process_run(nights: Nights, executor: str) -> None:
+    expected = nights.by_executor["in_process"].files("models")
+    assert any(name.endswith(".json") for name in expected)
+    assert nights.by_executor[executor].files("models") == expected
+    for table, columns in REGISTRY_COLUMNS.items():
+        rows = read_table(nights.by_executor["in_process"].home / "turbomode.db", table)[columns]
+        assert len(rows)
+        pd.testing.assert_frame_equal(
+            read_table(nights.by_executor[executor].home / "turbomode.db", table)[columns], rows
+        )
