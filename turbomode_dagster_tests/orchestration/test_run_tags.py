@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import time
 
 import dagster as dg
 import pytest
 from dagster._core.definitions.dependency import NodeHandle
-from dagster._core.events import DagsterEvent, DagsterEventType
-from dagster._core.events.log import EventLogEntry
+from dagster._core.events import DagsterEventType
 from dagster._daemon.monitoring.run_monitoring import check_run_timeout
 
 from turbomode_dagster.config import TaskId, load_settings
@@ -18,7 +17,7 @@ from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.retries import TASK_TAG
 from turbomode_dagster.orchestration.run_tags import SENSOR_NAME
 from turbomode_dagster_tests.conftest import SMALL_PATCHES
-from turbomode_dagster_tests.orchestration.nightwalk import evaluate_sensor
+from turbomode_dagster_tests.orchestration.nightwalk import evaluate_sensor, run_event
 
 # Distinct numbers per task so a policy or timeout taken from the wrong task shows.
 RETRIES = {task: task.value + 1 for task in TaskId}
@@ -133,20 +132,11 @@ def test_finished_runs_and_job_runs_are_left_as_they_are(defs: dg.Definitions) -
 
 def test_run_monitoring_ends_a_tagged_asset_selection_run_at_its_tasks_timeout(defs: dg.Definitions) -> None:
     """Dagster's own timeout check (what the daemon runs each poll) on a run started past ingestion's budget."""
-    started = time.time() - (TIMEOUTS[TaskId.INGESTION] * 60 + 60)
+    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=TIMEOUTS[TaskId.INGESTION] + 1)
     logger = logging.getLogger("run_monitoring")
     with dg.instance_for_test() as instance:
         run = asset_run(instance, defs, MARKET_DATA)
-        instance.handle_new_event(
-            EventLogEntry(
-                error_info=None,
-                level=20,
-                user_message="",
-                run_id=run.run_id,
-                timestamp=started,
-                dagster_event=DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=run.job_name),
-            )
-        )
+        run_event(instance, run, DagsterEventType.RUN_START, started)
         (record,) = instance.get_run_records(dg.RunsFilter(run_ids=[run.run_id]))
         check_run_timeout(instance, record, logger, 0)  # untagged: no limit at all
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
