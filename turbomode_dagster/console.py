@@ -174,7 +174,7 @@ def print_status(document: dict, timezone: str) -> None:
             f"{result.get('status', 'never run')}{'; ' + numbers if numbers else ''}"
         )
         if job["waiting"]:
-            print(f"       waiting: {job['waiting']}")
+            print(f"       automation: {job['waiting']}")
     if not document["errors"]:
         print("No failed runs recorded.")
         return

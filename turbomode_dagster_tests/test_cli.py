@@ -389,3 +389,18 @@ def test_stop_then_start_switch_every_schedule_and_sensor(sample_home: Path, cap
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{count} of {count} TurboMode schedules and sensors switched on:"
     assert all(line.endswith("stopped -> running") for line in out[1:])
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`turbomode config validate | head -c 0`: no BrokenPipeError traceback when the pipe is already closed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone: every write raises EPIPE
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-m", "turbomode_dagster.cli", "config", "validate"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in writer.stderr and "BrokenPipe" not in writer.stderr, writer.stderr
+    assert writer.returncode == 141
