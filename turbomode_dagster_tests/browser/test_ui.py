@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -92,9 +93,9 @@ def _free_port() -> int:
 
 def _schedules_away_from_now() -> dict[str, int]:
     """Config patches moving every task's hour 12 hours from now (New York time): no tick while the module runs."""
-    tasks = shipped_config()["scheduled_tasks"]
-    hour = (dt.datetime.now(ZoneInfo(shipped_config()["global_settings"]["timezone"])).hour + 12) % 24
-    return {f"scheduled_tasks.{index}.schedule.hour": hour for index in range(len(tasks))}
+    shipped = shipped_config()
+    hour = (dt.datetime.now(ZoneInfo(shipped["global_settings"]["timezone"])).hour + 12) % 24
+    return {f"scheduled_tasks.{index}.schedule.hour": hour for index in range(len(shipped["scheduled_tasks"]))}
 
 
 def _start_dagster_dev(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -340,7 +341,7 @@ def test_each_jobs_runs_tab_lists_the_nightlys_run(night: Night, page, job: str)
 def test_a_materialize_launched_from_the_asset_page_succeeds(night: Night, page, tmp_path: Path) -> None:
     """daily_bars' Materialize button, the night's session picked in the launch dialog, the run queued and
     dequeued by dagster dev's daemon, until its page shows Success (the last test: it adds a run)."""
-    shots = iter(range(1, 100))
+    shots = itertools.count(1)
 
     def shot(step: str) -> None:
         page.screenshot(path=str(tmp_path / f"{next(shots)}_{step}.png"))
