@@ -1,17 +1,23 @@
 """The Dagster UI as a new user sees it after a small nightly, in Debian's chromium driven by Playwright.
 
 One night for the module, into a temporary home: ingestion of the session before (so the Plots tab has
-two points to join), then `turbomode nightly` on six symbols while `dagster-webserver` starts on
-127.0.0.1 and a free port in its own process group (killed as a group at the end, even when a test
-fails). The webserver alone, not `dagster dev`: the pages checked read the instance, and the daemon that
-`dagster dev` adds would start the schedules and sensors (on by default) and could launch runs mid-test.
-Each test opens one page and saves a screenshot of it in its tmp_path. Skipped, with the reason, only
-where /usr/bin/chromium or Playwright is missing; `playwright install` is never needed.
+two points to join), then `turbomode nightly` on six symbols while `dagster dev` (webserver, daemon and
+code server) starts on 127.0.0.1 and a free port in its own process group, stopped as a group at the end
+(SIGINT, then SIGKILL if it lingers), even when a test fails. Its daemon runs the schedules and sensors as
+on a user's machine; they launch nothing here: every schedule's hour is set 12 hours away from the start,
+the `_after_upstream` sensors work on the latest tick's session (this week's, never the test's 2026
+session), and the small night raises no retraining flag for `retrain_on_drift` (the Materialize test
+checks that no run came from automation). Each test opens its pages and saves a screenshot of each in
+its tmp_path. Skipped, with the reason, only where /usr/bin/chromium or Playwright is missing;
+`playwright install` is never needed.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -24,14 +30,18 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import PARTITION_NAME_TAG, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.orchestration.instance import instance_yaml
-from turbomode_dagster_tests.conftest import DAY, ENV_VARS, SMALL_PATCHES, write_config
+from turbomode_dagster.storage.drift_log import DriftLog
+from turbomode_dagster.storage.turbomode_db import TurboModeDB
+from turbomode_dagster_tests.conftest import DAY, ENV_VARS, SMALL_PATCHES, shipped_config, write_config
 from turbomode_dagster_tests.test_cli import NIGHTLY_PATCHES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,9 +59,18 @@ PREVIOUS = calendar.previous_session(DAY)
 PATCHES = {**SMALL_PATCHES, "sources.order": ["sample"], **NIGHTLY_PATCHES, "scanner.min_probability": 0.4}
 MARKET_DATA = "daily_bars,corporate_actions,fundamentals,symbol_metadata"
 STEP_TIMEOUT = 240
+STOP_TIMEOUT = 30  # dagster dev gives its webserver and daemon up to 60 s each; they stop in a few
 UI_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1440, "height": 900}  # a laptop screen: wide metadata tables clip here
+RUN_TIMEOUT_MS = 120_000  # the daemon dequeues a launched run within seconds; the run starts a process
 PNG = b"\x89PNG\r\n\x1a\n"
+NIGHT_JOBS = (
+    "run_ingestion",
+    "run_orchestrator",
+    "run_overnight_scanner",
+    "run_backtest_generator",
+    "run_drift_monitor",
+)
 
 
 @dataclass(frozen=True)
@@ -72,65 +91,94 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _schedules_away_from_now() -> dict[str, int]:
+    """Config patches moving every task's hour 12 hours from now (New York time): no tick while the module runs."""
+    shipped = shipped_config()
+    hour = (dt.datetime.now(ZoneInfo(shipped["global_settings"]["timezone"])).hour + 12) % 24
+    return {f"scheduled_tasks.{index}.schedule.hour": hour for index in range(len(shipped["scheduled_tasks"]))}
+
+
+def _start_dagster_dev(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`dagster dev` on 127.0.0.1:`port`, in its own process group, able to shut down on SIGINT.
+
+    A child inherits an ignored SIGINT (pytest run in the background of a script), and `dagster dev` maps
+    SIGTERM to its SIGINT handler, so it would ignore both; it starts here with SIGINT's default instead.
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        with log.open("w") as out:
+            return subprocess.Popen(
+                [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
+                cwd=REPO,  # pyproject.toml's [tool.dagster] names the code location, as for a user
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"dagster-webserver exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"dagster dev exited with {server.returncode}:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"{url}/server_info", timeout=2) as reply:
                 if reply.status == 200 and "dagster_version" in json.load(reply):
                     return
         except OSError:
             time.sleep(0.5)
-    pytest.fail(f"dagster-webserver did not answer /server_info within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    pytest.fail(
+        f"dagster dev's webserver did not answer /server_info within {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+    )
+
+
+def _stop_group(server: subprocess.Popen) -> None:
+    """SIGINT to dagster dev's process group (it stops its webserver, daemon and code servers), then SIGKILL.
+
+    The SIGKILL reaches whatever of the group is left: all of it if `dagster dev` ignored SIGINT or hung,
+    else nothing or a straggling code server.
+    """
+    with contextlib.suppress(ProcessLookupError):  # raised once no process of the group is left
+        os.killpg(server.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=STOP_TIMEOUT)
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
 
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Night]:
-    """A night's results in a temporary home and a webserver over them, stopped by its process group."""
+    """A night's results in a temporary home and `dagster dev` over them, stopped by its process group."""
     root = tmp_path_factory.mktemp("ui_night")
     home, dagster_home = root / "home", root / "dagster_home"
     home.mkdir()
     dagster_home.mkdir()
-    config = write_config(root / "config.json", PATCHES)
+    config = write_config(root / "config.json", {**PATCHES, **_schedules_away_from_now()})
     (dagster_home / "dagster.yaml").write_text(instance_yaml(load_settings(config)))
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(TURBOMODE_HOME=str(home), DAGSTER_HOME=str(dagster_home), TURBOMODE_CONFIG=str(config))
     log = root / "night.log"
     select = ["--select", MARKET_DATA, "--partition", PREVIOUS]
-    # The first run creates the instance's SQLite storage; a webserver started beside it would race it.
+    # The first run creates the instance's SQLite storage; a server started beside it would race it.
     _run([str(BIN / "dagster"), "asset", "materialize", "-m", "turbomode_dagster.definitions", *select], env, log)
     port = _free_port()
-    server_log = root / "webserver.log"
-    with server_log.open("w") as out:  # it loads the code location while the nightly runs
-        server = subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO,  # pyproject.toml's [tool.dagster] names the code location, as for a user
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    server_log = root / "dagster_dev.log"
+    server = _start_dagster_dev(port, env, server_log)  # it loads the code location while the nightly runs
     try:
         _run([str(BIN / "turbomode"), "nightly", "--date", DAY, "--sources", "sample"], env, log)
+        flags = DriftLog(TurboModeDB.at_home(home)).open_flags()  # each would make retrain_on_drift train
+        assert not flags, f"the small night raised retraining flags {[f.flag_id for f in flags]}"
         url = f"http://127.0.0.1:{port}"
         _wait_for_server(url, server, server_log)
         yield Night(url, dagster_home)
     finally:
         _stop_group(server)
-
-
-def _stop_group(server: subprocess.Popen) -> None:
-    """SIGTERM to the webserver's whole process group (it and its code server), SIGKILL if it lingers."""
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -273,11 +321,69 @@ def test_the_jobs_list_shows_every_task(night: Night, page) -> None:
         sync_api.expect(page.get_by_text(job, exact=True)).to_be_visible()
 
 
-def test_the_ingestion_jobs_runs_tab_lists_the_nightlys_run(night: Night, page) -> None:
+def night_run_id(night: Night, job: str) -> str:
+    """The id of the run of `job` that the nightly made for DAY."""
     with dg.DagsterInstance.from_config(str(night.dagster_home)) as instance:
-        runs = instance.get_runs(dg.RunsFilter(job_name="run_ingestion", tags={"dagster/partition": DAY}))
-    assert runs, "the nightly ran run_ingestion"
-    page.goto("/locations/turbomode/jobs/run_ingestion/runs")
-    listed = page.get_by_text(runs[0].run_id[:8]).first
+        runs = instance.get_runs(dg.RunsFilter(job_name=job, tags={PARTITION_NAME_TAG: DAY}))
+    assert runs, f"the nightly made no run of {job} for {DAY}"
+    return runs[0].run_id
+
+
+@pytest.mark.parametrize("job", NIGHT_JOBS)
+def test_each_jobs_runs_tab_lists_the_nightlys_run(night: Night, page, job: str) -> None:
+    run_id = night_run_id(night, job)
+    page.goto(f"/locations/turbomode/jobs/{job}/runs")
+    listed = page.get_by_text(run_id[:8]).first
     sync_api.expect(listed.or_(page.get_by_text("No runs found"))).to_be_visible()  # the list has loaded
-    assert listed.is_visible(), f"run {runs[0].run_id} of run_ingestion is not on the job's Runs tab"
+    assert listed.is_visible(), f"run {run_id} of {job} is not on the job's Runs tab"
+
+
+def test_a_materialize_launched_from_the_asset_page_succeeds(night: Night, page, tmp_path: Path) -> None:
+    """daily_bars' Materialize button, the night's session picked in the launch dialog, the run queued and
+    dequeued by dagster dev's daemon, until its page shows Success (the last test: it adds a run)."""
+    shots = itertools.count(1)
+
+    def shot(step: str) -> None:
+        page.screenshot(path=str(tmp_path / f"{next(shots)}_{step}.png"))
+
+    open_asset(page, "daily_bars", "rows_written")
+    shot("asset_page")
+    page.get_by_role("button", name="Materialize…").click()
+    # The four market-data assets are one multi-asset: the UI says it materialises them together.
+    confirm = page.get_by_role("dialog").filter(has_text="Additional assets will be materialized")
+    sync_api.expect(confirm).to_contain_text("corporate_actions")
+    shot("additional_assets")
+    confirm.get_by_role("button", name="Confirm").click()
+    launch = page.get_by_role("dialog").filter(has_text="Launch runs to materialize 4 assets")
+    # Typing before the partitions have loaded is lost: wait for the partition bar's count.
+    sync_api.expect(launch.get_by_text(re.compile(r"Showing \d+ of \d+ partitions"))).to_be_visible()
+    shot("launch_dialog")
+    partitions = launch.get_by_placeholder("No matching partitions")
+    partitions.fill(DAY)
+    partitions.press("Enter")
+    sync_api.expect(launch.get_by_text("1 partition", exact=True)).to_be_visible()
+    shot("one_partition")
+    launch.get_by_role("button", name="Launch 1 run").click()
+    launched = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}$"))
+    sync_api.expect(launched).to_be_visible()
+    shot("launched")
+    short_id = launched.inner_text().split()[-1]
+    page.get_by_role("link", name="View", exact=True).click()  # the toast's link to the run's page
+    sync_api.expect(page).to_have_url(re.compile(rf"/runs/{short_id}"))
+    sync_api.expect(page.get_by_text("Success", exact=True)).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    shot("run_success")
+    run_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    with dg.DagsterInstance.from_config(str(night.dagster_home)) as instance:
+        run = instance.get_run_by_id(run_id)
+        latest = instance.get_latest_materialization_event(dg.AssetKey("daily_bars"))
+        automated = [
+            f"{r.run_id} ({r.tags.get(SENSOR_NAME_TAG) or r.tags.get(SCHEDULE_NAME_TAG)})"
+            for r in instance.get_runs()
+            if SENSOR_NAME_TAG in r.tags or SCHEDULE_NAME_TAG in r.tags
+        ]
+    assert run.status == dg.DagsterRunStatus.SUCCESS and run.tags[PARTITION_NAME_TAG] == DAY
+    assert dg.AssetKey("daily_bars") in run.asset_selection
+    assert (latest.run_id, latest.asset_materialization.partition) == (run_id, DAY), (
+        "the run did not materialise daily_bars for the day"
+    )
+    assert automated == [], "the daemon's schedules or sensors launched runs of their own"
