@@ -7,6 +7,7 @@ import dagster as dg
 from turbomode_dagster.config import ScheduledTask
 
 TASK_TAG = "turbomode/task"
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # the run tag run monitoring enforces
 
 
 def retry_policy_for(task: ScheduledTask) -> dg.RetryPolicy | None:
@@ -20,4 +21,4 @@ def retry_policy_for(task: ScheduledTask) -> dg.RetryPolicy | None:
 
 def run_tags_for(task: ScheduledTask) -> dict[str, str]:
     """timeout_minutes -> dagster/max_runtime (enforced by run monitoring); the task tag for run queueing."""
-    return {"dagster/max_runtime": str(task.timeout_minutes * 60), TASK_TAG: task.function_name}
+    return {MAX_RUNTIME_TAG: str(task.timeout_minutes * 60), TASK_TAG: task.function_name}

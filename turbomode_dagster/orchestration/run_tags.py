@@ -23,11 +23,10 @@ from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.orchestration.jobs import TASK_GROUPS
-from turbomode_dagster.orchestration.retries import TASK_TAG, run_tags_for
+from turbomode_dagster.orchestration.retries import MAX_RUNTIME_TAG, TASK_TAG, run_tags_for
 
 SENSOR_NAME = "tag_asset_selection_runs"
 INTERVAL_SECONDS = 15
-MAX_RUNTIME_TAG = "dagster/max_runtime"
 
 
 def tasks_by_asset(assets: Iterable[dg.AssetsDefinition]) -> dict[dg.AssetKey, TaskId]:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.remote_representation.external import RemoteRepository
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 from dagster._daemon.controller import get_daemon_statuses
 from dagster._daemon.daemon import SchedulerDaemon, SensorDaemon
 from dagster._utils.schedules import get_next_cron_tick
@@ -32,7 +33,7 @@ from turbomode_dagster.storage.run_failures import RunFailureLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 from turbomode_dagster.task_results import task_numbers
 
-# Why a task would not start for a session (its upstream failed or has not finished), or None.
+# The daemons whose heartbeats say the schedules and sensors are being evaluated.
 DAEMONS = (SchedulerDaemon.daemon_type(), SensorDaemon.daemon_type())
 
 
@@ -134,7 +135,7 @@ def _result(instance: dg.DagsterInstance, task_id: int, record: dg.RunRecord) ->
     return {
         "status": run.status.value.lower(),
         "run_id": run.run_id,
-        "session": run.tags.get("dagster/partition"),
+        "session": run.tags.get(PARTITION_NAME_TAG),
         **task_numbers(task_id, assets),
     }
 
