@@ -56,13 +56,11 @@ def describe_run(result) -> str:
 
 def print_numbers(result, task_id: int) -> None:
     """The task's own numbers from the run's materialisations (the seed's `results`)."""
+    from turbomode_dagster.orchestration.metadata import metadata_by_asset
     from turbomode_dagster.task_results import task_numbers
 
-    assets = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        assets[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
-    numbers = task_numbers(task_id, assets)
+    events = result.get_asset_materialization_events()
+    numbers = task_numbers(task_id, metadata_by_asset(e.event_specific_data.materialization for e in events))
     print(f"Results: {', '.join(f'{k} {v}' for k, v in numbers.items()) or 'none recorded'}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 
 import dagster as dg
 import numpy as np
@@ -32,3 +33,8 @@ def _cell(value: object) -> object:
 def png_markdown(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
     """A PNG shown on the asset page: markdown with the image as a base64 data URI, as Dagster's docs do."""
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def metadata_by_asset(materializations: Iterable[dg.AssetMaterialization]) -> dict[str, dict[str, object]]:
+    """Each materialised asset's metadata as plain values, by asset key (the shape task_results reads)."""
+    return {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()} for m in materializations}

@@ -28,6 +28,7 @@ from turbomode_dagster import calendar
 from turbomode_dagster.config import ScheduledTask, Settings, TaskId
 from turbomode_dagster.orchestration.chaining import waiting_reason
 from turbomode_dagster.orchestration.control import RUNNING, state_of
+from turbomode_dagster.orchestration.metadata import metadata_by_asset
 from turbomode_dagster.orchestration.retries import TASK_TAG
 from turbomode_dagster.storage.run_failures import RunFailureLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
@@ -125,13 +126,8 @@ def _started(record: dg.RunRecord) -> float:
 
 def _result(instance: dg.DagsterInstance, task_id: int, record: dg.RunRecord) -> dict[str, Any]:
     run = record.dagster_run
-    assets: dict[str, dict[str, Any]] = {}
-    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
-        materialization = entry.asset_materialization
-        if materialization is not None:
-            assets[materialization.asset_key.to_user_string()] = {
-                k: v.value for k, v in materialization.metadata.items()
-            }
+    entries = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    assets = metadata_by_asset(e.asset_materialization for e in entries if e.asset_materialization is not None)
     return {
         "status": run.status.value.lower(),
         "run_id": run.run_id,
