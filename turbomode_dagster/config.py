@@ -447,7 +447,8 @@ class Drift(Strict):
 
 
 class Maintenance(Strict):
-    """Task 6: log archiving age, retention of Parquet partitions and model artifacts, and scratch folders.
+    """Task 6: log archiving age (and, if set, how long archives stay), retention of Parquet partitions and
+    model artifacts, and scratch folders.
 
     The defaults keep 60 sessions of every partitioned Parquet asset (drift.performance_sessions, the
     longest look-back of any task, so each session drift judges can be rerun from its files) and the
@@ -455,6 +456,7 @@ class Maintenance(Strict):
     """
 
     log_retention_days: int = Field(default=30, ge=1, le=3650)
+    archive_retention_days: int | None = Field(default=None, ge=1, le=36500)  # None: archives are kept
     keep_sessions: int = Field(default=60, ge=1, le=10_000)
     keep_model_versions: int = Field(default=5, ge=1, le=1000)
     temp_folders: tuple[str, ...] = Field(default=("tmp",), max_length=32, strict=False)

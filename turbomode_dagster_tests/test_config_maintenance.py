@@ -18,6 +18,7 @@ def test_the_shipped_maintenance_settings() -> None:
     cfg = load_settings().maintenance
     assert (cfg.log_retention_days, cfg.keep_sessions, cfg.keep_model_versions) == (30, 60, 5)
     assert (cfg.temp_folders, cfg.temp_max_age_hours) == (("tmp",), 24)
+    assert cfg.archive_retention_days is None, "archives are the record of old logs: kept unless asked"
     assert cfg.keep_sessions >= load_settings().drift.performance_sessions, "the longest look-back of any task"
 
 
@@ -32,6 +33,8 @@ def test_a_config_without_the_section_gets_the_defaults() -> None:
     [
         ({"maintenance.log_retention_days": 0}, "maintenance.log_retention_days"),
         ({"maintenance.log_retention_days": True}, "maintenance.log_retention_days"),
+        ({"maintenance.archive_retention_days": 0}, "maintenance.archive_retention_days"),
+        ({"maintenance.temp_folders": ["datasets"]}, "maintenance.temp_folders"),
         ({"maintenance.keep_sessions": 10**6}, "maintenance.keep_sessions"),
         ({"maintenance.keep_model_versions": 0}, "maintenance.keep_model_versions"),
         ({"maintenance.temp_max_age_hours": 1.5}, "maintenance.temp_max_age_hours"),

@@ -20,7 +20,7 @@ from turbomode_dagster.maintenance.outcome import FolderOutcome
 
 ATOMIC_TEMPORARY = re.compile(r"^\.tmp-(\d+)-.+")
 # Folders of TURBOMODE_HOME that hold the platform's own data: never a scratch folder.
-RESERVED_FOLDERS = frozenset({"assets", "models", "archive", "logs", "dagster_home", "csv"})
+RESERVED_FOLDERS = frozenset({"assets", "datasets", "models", "archive", "logs", "dagster_home", "csv"})
 
 
 def temp_folder_problem(folder: str) -> str | None:

@@ -6,7 +6,8 @@ the step logs Dagster captures for every run under the instance's storage folder
 (`$DAGSTER_HOME/storage/<run_id>/compute_logs/`). Each maintenance run that finds old logs writes
 `archive/logs-<UTC time>.tar.gz` atomically, reads it back and compares every member's sha256 with the
 original's; only then, and only for originals unchanged since they were read, are they removed. A run
-that finds none writes nothing, so a second run in a row archives and removes nothing.
+that finds none writes nothing, so a second run in a row archives and removes nothing. Archives
+themselves are kept for `maintenance.archive_retention_days` when that is set, forever otherwise.
 """
 
 from __future__ import annotations
@@ -99,6 +100,16 @@ def archive_logs(
             if stat.st_mtime_ns == log.mtime_ns and stat.st_size == log.size:  # not written to since it was read
                 result.sources[name].remove_file(log.path)
     return result
+
+
+def prune_archives(archive_dir: Path, cutoff: float) -> FolderOutcome:
+    """Remove the archives (`logs-*.tar.gz`) last modified before `cutoff` (epoch seconds)."""
+    outcome = FolderOutcome("log archives", archive_dir)
+    if archive_dir.is_dir():
+        for path in sorted(archive_dir.glob("logs-*.tar.gz")):
+            if _plain_file(path) and path.stat().st_mtime < cutoff:
+                outcome.remove_file(path)
+    return outcome
 
 
 def _archive_path(archive_dir: Path, now: dt.datetime) -> Path:

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from turbomode_dagster.config import Maintenance
 from turbomode_dagster.maintenance.databases import DatabaseResult, maintain_database
 from turbomode_dagster.maintenance.files import clean_atomic_temporaries, clean_temp_folders
@@ -21,6 +23,7 @@ from turbomode_dagster.maintenance.logs import (
     compute_log_files,
     platform_log_files,
     platform_logs,
+    prune_archives,
 )
 from turbomode_dagster.maintenance.outcome import FolderOutcome
 from turbomode_dagster.maintenance.retention import (
@@ -57,6 +60,26 @@ class MaintenanceReport:
         removed = sum(outcome.bytes for outcome in self.folders) + sum(o.bytes for o in self.archive.sources.values())
         return sum(db.bytes_reclaimed for db in self.databases) + removed - self.archive.archive_bytes
 
+    def summary_table(self) -> pd.DataFrame:
+        """One row per database and per folder step: what it is, bytes reclaimed, files, and the result."""
+        rows = [
+            {
+                "target": f"database {db.name}",
+                "bytes_reclaimed": db.bytes_reclaimed,
+                "files": 0,
+                "result": ("vacuumed" if db.vacuumed else "NOT vacuumed: " + "; ".join(db.integrity))
+                if db.present
+                else "absent",
+            }
+            for db in self.databases
+        ]
+        steps = [(o, "removed") for o in self.folders] + [(o, "archived") for o in self.archive.sources.values()]
+        rows += [
+            {"target": o.step, "bytes_reclaimed": o.bytes, "files": o.files, "result": done if o.files else "none"}
+            for o, done in steps
+        ]
+        return pd.DataFrame(rows, columns=["target", "bytes_reclaimed", "files", "result"])
+
 
 def run_maintenance(
     home: Path, master_db: Path, dagster_storage: Path | None, cfg: Maintenance, now: dt.datetime
@@ -77,6 +100,8 @@ def run_maintenance(
         sources[COMPUTE_LOGS] = (dagster_storage, compute_log_files(dagster_storage))
     cutoff = stamp - cfg.log_retention_days * SECONDS_PER_DAY
     archive = archive_logs(home / ARCHIVE_DIR, sources, cutoff, now)
+    if cfg.archive_retention_days is not None:
+        folders.append(prune_archives(home / ARCHIVE_DIR, stamp - cfg.archive_retention_days * SECONDS_PER_DAY))
     return MaintenanceReport(databases, tuple(folders), archive, models, skipped)
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from turbomode_dagster.config import Maintenance
 from turbomode_dagster.maintenance import logs
 from turbomode_dagster.maintenance.logs import ArchiveNotVerified, archive_logs, compute_log_files, platform_log_files
+from turbomode_dagster.maintenance.weekly import run_maintenance
 from turbomode_dagster_tests.maintenance.helpers import write_aged
 
 DAY = 86_400.0
@@ -86,3 +88,24 @@ def test_an_archive_that_does_not_hold_the_bytes_removes_nothing(
     with pytest.raises(ArchiveNotVerified, match=r"abcdef\.out"):
         _archive(logged)
     assert logged["old_out"].exists() and logged["old_err"].exists() and logged["old_platform"].exists()
+
+
+def test_archives_older_than_their_retention_go_and_younger_ones_and_other_files_stay(tmp_path: Path) -> None:
+    now, archive = NOW.timestamp(), tmp_path / "archive"
+    old = write_aged(archive / "logs-20250101T070000Z.tar.gz", b"old archive", 400 * DAY, now)
+    young = write_aged(archive / "logs-20261101T070000Z.tar.gz", b"young archive", 35 * DAY, now)
+    other = write_aged(archive / "notes.txt", b"the user's", 900 * DAY, now)
+    outcome = logs.prune_archives(archive, now - 365 * DAY)
+    assert (outcome.files, outcome.bytes, outcome.removed) == (1, len(b"old archive"), [old])
+    assert young.exists() and other.exists() and not old.exists()
+    assert logs.prune_archives(tmp_path / "no-archive-yet", now).files == 0
+
+
+def test_the_weekly_pass_prunes_archives_only_when_a_retention_is_set(tmp_path: Path) -> None:
+    home, now = tmp_path / "home", NOW.timestamp()
+    old = write_aged(home / "archive" / "logs-20250101T070000Z.tar.gz", b"old archive", 400 * DAY, now)
+    kept = run_maintenance(home, home / "market_data.db", None, Maintenance(), NOW)
+    assert old.exists() and "log archives" not in set(kept.summary_table()["target"])
+    pruned = run_maintenance(home, home / "market_data.db", None, Maintenance(archive_retention_days=365), NOW)
+    row = pruned.summary_table().set_index("target").loc["log archives"]
+    assert not old.exists() and (row["files"], row["result"]) == (1, "removed")

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
 from turbomode_dagster.config import Settings, TaskId
@@ -107,7 +106,7 @@ def maintenance_metadata(report: MaintenanceReport) -> dict[str, object]:
     for db in report.databases:
         metadata[f"{db.name}_bytes_reclaimed"] = dg.MetadataValue.int(db.bytes_reclaimed)
         metadata[f"{db.name}_bytes"] = dg.MetadataValue.int(db.bytes_after)
-    metadata["summary"] = preview_table(summary_table(report), 50)
+    metadata["summary"] = preview_table(report.summary_table(), 50)
     if report.archive.archive is not None:
         metadata["archive"] = dg.MetadataValue.path(str(report.archive.archive))
     if report.models is not None:
@@ -121,30 +120,6 @@ def maintenance_metadata(report: MaintenanceReport) -> dict[str, object]:
     else:
         metadata["models_kept"] = dg.MetadataValue.text(report.models_skipped or "")
     return metadata
-
-
-def summary_table(report: MaintenanceReport) -> pd.DataFrame:
-    """One row per database and per folder step: what it is, bytes reclaimed, files, and the result."""
-    rows = [
-        {
-            "target": f"database {db.name}",
-            "bytes_reclaimed": db.bytes_reclaimed,
-            "files": 0,
-            "result": ("vacuumed" if db.vacuumed else "NOT vacuumed: " + "; ".join(db.integrity))
-            if db.present
-            else "absent",
-        }
-        for db in report.databases
-    ]
-    rows += [
-        {"target": o.step, "bytes_reclaimed": o.bytes, "files": o.files, "result": "removed" if o.files else "none"}
-        for o in report.folders
-    ]
-    rows += [
-        {"target": o.step, "bytes_reclaimed": o.bytes, "files": o.files, "result": "archived" if o.files else "none"}
-        for o in report.archive.sources.values()
-    ]
-    return pd.DataFrame(rows, columns=["target", "bytes_reclaimed", "files", "result"])
 
 
 def _now() -> dt.datetime:
