@@ -58,6 +58,17 @@ def catch_up_range(
     return (catch_up_start(stored, history_start, day) if stored else day), day
 
 
+def runs_for_session(instance: dg.DagsterInstance, session: str) -> list[dg.RunRecord]:
+    """Runs for `session`, newest first: those tagged with it, and range runs that end at it.
+
+    A range run is found by its last session only (Dagster cannot filter runs by a range containing a key):
+    a catch-up run and a backfill up to tonight end at the night they are for.
+    """
+    tagged = instance.get_run_records(dg.RunsFilter(tags={PARTITION_NAME_TAG: session}))
+    ranged = instance.get_run_records(dg.RunsFilter(tags={ASSET_PARTITION_RANGE_END_TAG: session}))
+    return sorted([*tagged, *ranged], key=lambda record: record.storage_id, reverse=True)
+
+
 def partition_tags(first: str, last: str) -> dict[str, str]:
     """A run's partition tags: `dagster/partition` for one session, the range tags for several
     (Dagster refuses both on one run)."""
