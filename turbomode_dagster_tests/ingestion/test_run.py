@@ -319,6 +319,26 @@ def test_a_fallback_source_fills_in_and_each_row_records_its_source(db_path: Pat
     assert set(read_table(db_path, "symbol_metadata")["source"]) == {"primary", "backup"}
 
 
+class FailsOnSecondFetch(FakeSource):
+    """A source whose second fetch of a run raises what no fallback handles (a bug, a corrupt response)."""
+
+    def fetch(self, symbols, start, end):
+        if len(self.calls) == 1:
+            raise RuntimeError(f"corrupt response for {symbols}")
+        return super().fetch(symbols, start, end)
+
+
+def test_a_range_run_that_fails_mid_fetch_leaves_the_database_as_it_was(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(db_path, FakeSource(), "2026-11-24", first="2026-11-24")
+    before = dump_tables(db_path)
+    monkeypatch.setattr(run, "ROWS_PER_FETCH", 40)  # two fetches for the range
+    with pytest.raises(RuntimeError, match="corrupt response"):
+        ingest(db_path, FailsOnSecondFetch(), DAY)
+    assert dump_tables(db_path) == before
+
+
 KILLED_RUN = """
 import datetime as dt, os, signal, sys
 from turbomode_dagster.ingestion.checks import unexplained_jumps
