@@ -177,8 +177,9 @@ def test_chain_moves_on_from_each_dead_source_within_its_timeout(reroute_yahoo) 
 def test_both_sources_silent_over_four_windows_cost_one_timeout_each(
     reroute_yahoo, make_config, home: Path, db_path: Path
 ) -> None:
-    """The drill of the issue: IBKR and Yahoo both silent, an ingestion run with four fetch windows
-    (231 s before the fix at 10 s timeouts). Each dead source now costs its timeout once per run."""
+    """The drill of the issue: IBKR and Yahoo both silent, an ingestion run with several fetch windows
+    (231 s before the fix at 10 s timeouts, with four). Each dead source now costs its timeout once per run.
+    Now a night fetches two windows: the three stored symbols' session, and the new AMZN's history."""
     symbols = ["AAPL", "MSFT", "NVDA", "AMZN"]
     writer = MarketDBWriter(db_path)
     try:
