@@ -7,10 +7,9 @@ the range, unexplained jumps) are blocking because every downstream stage reads 
 """
 
 import dagster as dg
-import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.ingestion.checks import JUMP_LIMIT, missing_symbols, unexplained_jumps
+from turbomode_dagster.ingestion.checks import JUMP_LIMIT, unexplained_jumps, worst_session
 from turbomode_dagster.ingestion.run import IngestionReport, ingest_sessions
 from turbomode_dagster.orchestration.metadata import preview_table
 from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, trading_days
@@ -191,7 +190,7 @@ def _check_results(report: IngestionReport, turbomode: TurboModeHome, universe: 
         splits = reader.splits()
     finally:
         reader.close()
-    worst, coverage, missing, short = worst_session(history, universe, report.sessions)
+    worst, coverage, missing, short = worst_session(history, universe, report.sessions, COMPLETENESS_FLOOR)
     yield dg.AssetCheckResult(
         check_name="universe_complete",
         asset_key=DAILY_BARS,
@@ -213,15 +212,3 @@ def _check_results(report: IngestionReport, turbomode: TurboModeHome, universe: 
             "examples": preview_table(jumps),
         },
     )
-
-
-def worst_session(closes: pd.DataFrame, universe: list[str], sessions: list[str]) -> tuple[str, float, list[str], int]:
-    """The session of `sessions` with the fewest universe symbols stored (the latest among equals), its
-    coverage, its missing symbols, and how many sessions fall below COMPLETENESS_FLOOR."""
-    stored = closes[closes["date"].between(sessions[0], sessions[-1]) & closes["symbol"].isin(universe)]
-    counts = stored.groupby("date")["symbol"].nunique().reindex(sessions, fill_value=0)
-    worst = counts[counts == counts.min()].index[-1]
-    coverage = float(counts[worst]) / len(universe)
-    on_worst = stored.loc[stored["date"] == worst, "symbol"]
-    short = int((counts / len(universe) < COMPLETENESS_FLOOR).sum())
-    return worst, coverage, missing_symbols(pd.DataFrame({"symbol": on_worst}), universe), short
