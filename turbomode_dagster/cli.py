@@ -60,12 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("path", nargs="?", help="config file (default: TURBOMODE_CONFIG or the shipped one)")
     validate.set_defaults(handler=_validate)
 
-    nightly = commands.add_parser("nightly", help="run the night's tasks for one trading day, in dependency order")
+    nightly = commands.add_parser(
+        "nightly",
+        help="run the night's tasks for one trading day, in dependency order; Task 1 first catches up every "
+        "session missing before it (a fresh home: the whole history), in one run",
+    )
     nightly.add_argument("--date", help="the NYSE session, YYYY-MM-DD (default: the latest completed one)")
     nightly.add_argument("--sources", help="comma-separated source order overriding sources.order, e.g. sample")
     nightly.set_defaults(handler=_nightly)
 
-    run = commands.add_parser("run", help="run one task now (the seed's POST /scheduler/run_<function>)")
+    run = commands.add_parser(
+        "run",
+        help="run one task now (the seed's POST /scheduler/run_<function>); Task 1 catches up every session "
+        "missing before --date in the same run, as the nightly does",
+    )
     run.add_argument("task", help="task id 1-6 or function name, e.g. 3 or run_overnight_scanner")
     run.add_argument("--date", help="the NYSE session for a daily task (default: the latest completed one)")
     run.set_defaults(handler=_run)
@@ -141,8 +149,14 @@ def _nightly(args: argparse.Namespace) -> int:
     outcomes = []
     for number, step in enumerate(NIGHTLY_STEPS, start=1):
         task = cfg.task(step.task)
-        print(f"[{number}/{len(NIGHTLY_STEPS)}] Task {task.task_id} {task.function_name} ({task.name}) ...", flush=True)
-        result, seconds = _execute(instance, defs.resolve_job_def(task.function_name), day, home)
+        job = defs.resolve_job_def(task.function_name)
+        sessions = _sessions(instance, job, cfg, day)
+        print(
+            f"[{number}/{len(NIGHTLY_STEPS)}] Task {task.task_id} {task.function_name} ({task.name})"
+            f"{_catching_up(sessions)} ...",
+            flush=True,
+        )
+        result, seconds = _execute(instance, job, sessions, home)
         outcomes.append((task, result.success, seconds))
         if not result.success:
             break
@@ -173,20 +187,42 @@ def _run(args: argparse.Namespace) -> int:
     elif (day := _night(args.date, cfg.history.start_date)) is None:
         return 2
     home = turbomode_home()
-    print(f"Task {task.task_id} {task.function_name} ({task.name}){f' for {day}' if day else ''}: home {home}")
-    result, _ = _execute(_instance(cfg, home), job, day, home)
+    instance = _instance(cfg, home)
+    sessions = _sessions(instance, job, cfg, day) if day else None
+    about = f" for {day}{_catching_up(sessions)}" if day else ""
+    print(f"Task {task.task_id} {task.function_name} ({task.name}){about}: home {home}")
+    result, _ = _execute(instance, job, sessions, home)
     if result.success:
         print_numbers(result, task.task_id)
     return 0 if result.success else 1
 
 
-def _execute(instance, job, day: str | None, home: Path) -> tuple:
-    """Run one task's job attached to the code location; print its line, and record it when it fails."""
+def _sessions(instance, job, cfg, day: str) -> tuple[str, str]:
+    """The sessions the job's run covers: from the first of its session-keyed partitions missing before `day`."""
+    from turbomode_dagster.orchestration.partitions import catch_up_range
+
+    return catch_up_range(instance, list(job.asset_layer.selected_asset_keys), cfg.history.start_date, day)
+
+
+def _catching_up(sessions: tuple[str, str] | None) -> str:
+    """' (catching up ...)' when the run covers more than its night, else ''."""
+    if sessions is None or sessions[0] == sessions[1]:
+        return ""
+    first, last = sessions
+    count = len(calendar.sessions(first, last))
+    return f" (catching up {first}...{last}, {count} sessions, in one run)"
+
+
+def _execute(instance, job, sessions: tuple[str, str] | None, home: Path) -> tuple:
+    """Run one task's job attached to the code location; print its line, and record it when it fails.
+
+    A run over more than one session shows its own progress (Dagster's console at INFO)."""
     from turbomode_dagster.orchestration.failures import record_failed_result
     from turbomode_dagster.orchestration.launch import execute_attached
 
     started = time.monotonic()
-    result = execute_attached(instance, job, day)
+    first, last = sessions or (None, None)
+    result = execute_attached(instance, job, first, last, show_progress=first != last)
     seconds = time.monotonic() - started
     print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {describe_run(result)}", flush=True)
     if not result.success:

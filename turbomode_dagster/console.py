@@ -33,10 +33,11 @@ SUMMARY_KEYS = (
 
 
 def describe_run(result) -> str:
-    """A one-line account of what the run materialised, from its metadata."""
+    """A one-line account of what the run materialised, from its metadata (once per asset: a range run
+    records each asset for every session of its range, with the same metadata)."""
     parts = []
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
+    latest = {e.asset_key: e.event_specific_data.materialization for e in result.get_asset_materialization_events()}
+    for materialization in latest.values():
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         if "rows_by_source" in metadata:
             failed = metadata.get("symbols_failed") or {}

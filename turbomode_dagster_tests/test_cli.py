@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from turbomode_dagster.cli import main
+from turbomode_dagster import calendar
+from turbomode_dagster.cli import _catching_up, main
 from turbomode_dagster.config import SHIPPED_CONFIG, load_settings
 from turbomode_dagster.orchestration.instance import instance_yaml
 from turbomode_dagster_tests.conftest import (
@@ -193,11 +194,12 @@ END_TO_END = {
         "materialize",
         "-m",
         "turbomode_dagster.definitions",
-        # The four tables are one multi-asset written in one transaction: select them together.
+        # The four tables are one multi-asset written in one transaction: select them together. A range of
+        # sessions runs as one run (the asset's single-run backfill policy): the README's backfill command.
         "--select",
         "daily_bars,corporate_actions,fundamentals,symbol_metadata",
-        "--partition",
-        DAY,
+        "--partition-range",
+        f"{HISTORY_START}...{DAY}",
     ],
     "nightly": [str(BIN / "turbomode"), "nightly", "--date", DAY, "--sources", "sample"],
 }
@@ -241,12 +243,13 @@ def assert_runs_attached(run: Background, jobs: set[str]) -> None:
     assert all(r.remote_job_origin is not None for r in runs), [r.job_name for r in runs if not r.remote_job_origin]
 
 
-def assert_day_ingested(run: Background) -> None:
+def assert_ingested(run: Background, first: str) -> None:
+    """The sample source's bars for every symbol on every session from `first` to DAY, and no others."""
     bars = run.bars()
     assert sorted(symbol for symbol, date, _ in bars if date == DAY) == sorted(UNIVERSE)
     assert {source for *_, source in bars} == {"sample"}
-    assert min(date for _, date, _ in bars) == HISTORY_START
-    assert max(date for _, date, _ in bars) == DAY
+    assert {date for _, date, _ in bars} == set(calendar.sessions(first, DAY))
+    assert len(bars) == len(UNIVERSE) * len(calendar.sessions(first, DAY))
 
 
 @pytest.mark.slow
@@ -254,7 +257,7 @@ def test_dagster_job_execute_run_ingestion(end_to_end) -> None:
     code, log = end_to_end["job_execute"].wait()
     assert code == 0, log[-3000:]
     assert "RUN_SUCCESS" in log
-    assert_day_ingested(end_to_end["job_execute"])
+    assert_ingested(end_to_end["job_execute"], DAY)  # partition DAY is DAY's rows, on a fresh home too
     assert_runs_attached(end_to_end["job_execute"], {"run_ingestion"})
 
 
@@ -262,8 +265,14 @@ def test_dagster_job_execute_run_ingestion(end_to_end) -> None:
 def test_dagster_asset_materialize_the_market_data(end_to_end) -> None:
     code, log = end_to_end["asset_materialize"].wait()
     assert code == 0, log[-3000:]
-    assert_day_ingested(end_to_end["asset_materialize"])
+    assert_ingested(end_to_end["asset_materialize"], HISTORY_START)
     assert_runs_attached(end_to_end["asset_materialize"], {"__ASSET_JOB"})
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(end_to_end["asset_materialize"].home.parent / "dagster_home")) as instance:
+        assert len(instance.get_runs()) == 1, "a range of partitions is one run"
+        for key in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata"):
+            assert instance.get_materialized_partitions(dg.AssetKey(key)) == set(calendar.sessions(HISTORY_START, DAY))
 
 
 @pytest.mark.slow
@@ -272,6 +281,9 @@ def test_turbomode_nightly_end_to_end(end_to_end) -> None:
     code, log = run.wait()
     assert code == 0, log[-3000:]
     assert f"TurboMode nightly for {DAY}: home {run.home}, sources sample" in log
+    sessions = len(calendar.sessions(NIGHTLY_HISTORY_START, DAY))
+    catch_up = f"(catching up {NIGHTLY_HISTORY_START}...{DAY}, {sessions} sessions, in one run)"
+    assert f"[1/5] Task 1 run_ingestion (Master Market Data Ingestion) {catch_up} ..." in log
     for task in (
         "Task 1 run_ingestion",
         "Task 2 run_orchestrator",
@@ -343,14 +355,25 @@ def test_run_of_the_unpartitioned_maintenance_task_takes_no_date(sample_home: Pa
         assert "task 6 (run_weekly_maintenance) has no job in the code location" in err
 
 
+def test_a_run_over_more_than_its_night_says_so() -> None:
+    assert _catching_up((DAY, DAY)) == "" and _catching_up(None) == ""
+    assert _catching_up((HISTORY_START, DAY)) == f" (catching up {HISTORY_START}...{DAY}, 18 sessions, in one run)"
+
+
 def test_run_one_task_attached_to_the_code_location(sample_home: Path, capsys) -> None:
     import dagster as dg
 
+    from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS
+
+    with dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:  # every session before DAY stored
+        for key in SESSION_KEYED_ASSETS:
+            for session in calendar.sessions(HISTORY_START, "2026-11-24"):
+                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=session))
     assert main(["run", "run_ingestion", "--date", DAY]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"Task 1 run_ingestion (Master Market Data Ingestion) for {DAY}: home {sample_home}"
     assert out[1].lstrip().startswith("done in ")
-    assert out[2] == f"Results: symbols_processed 3, candles_ingested {3 * 18}, quarantined_rows 0, symbols_failed 0"
+    assert out[2] == "Results: symbols_processed 3, candles_ingested 3, quarantined_rows 0, symbols_failed 0"
     with dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:
         (run,) = instance.get_runs()
         assert run.remote_job_origin.repository_origin.get_label() == "__repository__@turbomode"
@@ -360,20 +383,20 @@ def test_run_one_task_attached_to_the_code_location(sample_home: Path, capsys) -
     document = json.loads(capsys.readouterr().out)
     assert set(document) == {"running", "version", "jobs", "last_runs", "last_results", "errors"}
     assert document["last_results"]["1"]["status"] == "success"
-    assert document["last_results"]["1"]["candles_ingested"] == 3 * 18
+    assert document["last_results"]["1"]["candles_ingested"] == 3
 
 
 def test_a_failed_run_is_reported_and_shown_by_status(sample_home: Path, capsys) -> None:
-    assert main(["run", "2", "--date", DAY]) == 1  # no ingestion yet: the Master DB is missing
+    assert main(["run", "2", "--date", DAY]) == 1  # no Task 1 run yet: no training samples
     err = capsys.readouterr().err
-    assert "step feature_panel failed: DatabaseMissing: " in err
+    assert "step model_training failed: FileNotFoundError: " in err
     assert "Traceback" not in err
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "Latest failure per task:" in out
     (line,) = [x for x in out.splitlines() if x.startswith("  Task 2 run_orchestrator at ")]
-    assert f"(session {DAY}, step feature_panel, run " in line
-    assert line.endswith("does not exist yet: run ingestion (job run_ingestion) first")
+    assert f"(session {DAY}, step model_training, run " in line
+    assert line.endswith(f"materialise training_samples for {DAY} first")
 
 
 def test_stop_then_start_switch_every_schedule_and_sensor(sample_home: Path, capsys) -> None:

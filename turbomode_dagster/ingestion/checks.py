@@ -18,6 +18,24 @@ def missing_symbols(bars_on_day: pd.DataFrame, universe: list[str]) -> list[str]
     return [s for s in universe if s not in present]
 
 
+def worst_session(
+    closes: pd.DataFrame, universe: list[str], sessions: list[str], floor: float
+) -> tuple[str, float, list[str], int]:
+    """The session of `sessions` with the fewest universe symbols stored (the latest among equals), its
+    coverage, its missing symbols, and how many sessions have a coverage below `floor`."""
+    stored = closes[closes["date"].between(sessions[0], sessions[-1]) & closes["symbol"].isin(universe)]
+    counts = stored.groupby("date")["symbol"].nunique().reindex(sessions, fill_value=0)
+    worst = counts[counts == counts.min()].index[-1]
+    on_worst = stored.loc[stored["date"] == worst, "symbol"]
+    short = int((counts / len(universe) < floor).sum())
+    return (
+        worst,
+        float(counts[worst]) / len(universe),
+        missing_symbols(pd.DataFrame({"symbol": on_worst}), universe),
+        short,
+    )
+
+
 def split_adjusted_log_close(bars: pd.DataFrame, splits: pd.DataFrame) -> np.ndarray:
     """log(close) plus the log of every split ratio recorded for the symbol on or before the bar's date.
 

@@ -1,15 +1,15 @@
-"""One ingestion partition: decide what each symbol lacks, fetch it through the chain, validate, write.
+"""Task 1 over a range of sessions: plan what to fetch, fetch in chunks, validate, write in one transaction.
 
-The fetch window for a symbol runs from the session after its last stored bar (or the configured
-history start on a first load) to the partition day, so a first materialisation loads the history and
-a nightly partition adds its day. Everything lands in one transaction, so a killed process leaves the
-database as it was before the run.
+A run over sessions [first, last] fetches those sessions for the universe; a symbol with no bar at all
+before `first` while others have some (newly added to the universe, or one that never loaded) is
+fetched from the history start instead, so its history is complete. A night is the range [D, D]; a
+backfill or a catch-up is one longer range in one run. Everything lands in one transaction, so a killed
+process leaves the database as it was before the run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,14 +27,22 @@ from turbomode_dagster.ingestion.validation import (
 from turbomode_dagster.sources.chain import ChainResult, SourceChain
 from turbomode_dagster.storage.market_db import MarketDBWriter
 
+# Bars per source fetch: a night's universe is one fetch; ten years go in chunks of about 20 symbols, so a
+# long run reports progress as it goes and holds one chunk's raw frames at a time in the sources.
+ROWS_PER_FETCH = 50_000
+Progress = Callable[[str], None]
+
 
 @dataclass
 class IngestionReport:
-    """What one partition's ingestion did, for metadata, logs and the CLI summary."""
+    """What one run's ingestion did, for metadata, logs and the CLI summary."""
 
-    partition_date: str
+    first: str
+    last: str
     is_session: bool
-    window_start: str | None = None
+    sessions: list[str] = field(default_factory=list)
+    new_symbols: list[str] = field(default_factory=list)
+    fetched_from: str | None = None  # the earliest session fetched: `first`, or the history start for new symbols
     rows_written: dict[str, int] = field(default_factory=dict)
     rows_by_source: dict[str, int] = field(default_factory=dict)
     failures: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -43,66 +51,85 @@ class IngestionReport:
     bars: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
-    def symbols_with_bar_on_day(self) -> set[str]:
-        """Symbols whose accepted bars include the partition day."""
+    def label(self) -> str:
+        """The sessions as Dagster writes a partition range (`A...B`), or the one session."""
+        return self.first if self.first == self.last else f"{self.first}...{self.last}"
+
+    @property
+    def symbols_with_bar_on_last(self) -> set[str]:
+        """Symbols whose accepted bars include the range's last session."""
         if self.bars.empty:
             return set()
-        return set(self.bars.loc[self.bars["date"] == self.partition_date, "symbol"])
+        return set(self.bars.loc[self.bars["date"] == self.last, "symbol"])
 
 
-def fetch_windows(
-    last_dates: dict[str, str], symbols: list[str], history_start: dt.date, day: str
-) -> dict[str, list[str]]:
-    """Group symbols by the first session each one lacks (always at least the partition day itself)."""
-    windows: dict[str, list[str]] = defaultdict(list)
-    first_load = min(calendar.next_session(calendar.previous_session(history_start)), day)
-    for symbol in symbols:
-        last = last_dates.get(symbol)
-        start = calendar.next_session(last) if last else first_load
-        windows[min(start, day)].append(symbol)
-    return dict(windows)
+@dataclass(frozen=True)
+class FetchPlan:
+    """Which symbols are fetched from where: the range for most, the history start for new ones."""
+
+    windows: dict[str, list[str]]  # first session fetched -> symbols, all fetched up to the range's last
+    new_symbols: list[str]
 
 
-def ingest_partition(
+def plan_fetch(last_dates: dict[str, str], symbols: list[str], history_start: dt.date, first: str) -> FetchPlan:
+    """Symbols with a bar before `first` (or all, when none has one) fetch from `first`; the rest from history."""
+    history_first = calendar.next_session(calendar.previous_session(history_start))  # first session on or after
+    new = [s for s in symbols if s not in last_dates] if last_dates and history_first < first else []
+    known = [s for s in symbols if s not in new]
+    return FetchPlan({start: group for start, group in ((first, known), (history_first, new)) if group}, new)
+
+
+def ingest_sessions(
     writer: MarketDBWriter,
     chain: SourceChain,
     symbols: list[str],
     history_start: dt.date,
-    day: str,
+    first: str,
+    last: str | None = None,
+    *,
     run_id: str | None = None,
+    progress: Progress | None = None,
 ) -> IngestionReport:
-    """Fetch, validate and store everything the universe lacks up to `day`, in one transaction."""
+    """Fetch, validate and store sessions `first`..`last` (default: `first` alone) for the universe, in one
+    transaction; new symbols get their history from `history_start` (see `plan_fetch`)."""
     started = _now()
-    if not calendar.is_session(day):
-        return IngestionReport(partition_date=day, is_session=False)
-    windows = fetch_windows(writer.last_bar_dates(before=day), symbols, history_start, day)
-    chain.begin_run()  # a source found down stays skipped for this run's other windows, not the next run's
-    fetched = _fetch_all(chain, windows, day)
+    last = last or first
+    say = progress or (lambda message: None)
+    if not (calendar.is_session(first) and calendar.is_session(last)):
+        return IngestionReport(first=first, last=last, is_session=False)
+    plan = plan_fetch(writer.last_bar_dates(before=first), symbols, history_start, first)
+    if plan.new_symbols:
+        say(
+            f"{len(plan.new_symbols)} symbol(s) without any bar before {first}, fetched from "
+            f"{min(plan.windows)}: {', '.join(plan.new_symbols)}"
+        )
+    chain.begin_run()  # a source found down stays skipped for this run's other fetches, not the next run's
+    fetched = _fetch_all(chain, plan.windows, last, say)
     failures = {s: dict(r) for s, r in fetched.failures.items()}
     splits, bad_splits = _validate(
-        partial(validate_actions, table="splits", date_column="date", value_column="ratio", partition_day=day),
+        partial(validate_actions, table="splits", date_column="date", value_column="ratio", partition_day=last),
         fetched.splits,
         "splits",
         "date",
         failures,
     )
     dividends, bad_dividends = _validate(
-        partial(validate_actions, table="dividends", date_column="ex_date", value_column="amount", partition_day=day),
+        partial(validate_actions, table="dividends", date_column="ex_date", value_column="amount", partition_day=last),
         fetched.dividends,
         "dividends",
         "ex_date",
         failures,
     )
     fundamentals, bad_fundamentals = _validate(
-        partial(validate_fundamentals, partition_day=day), fetched.fundamentals, "fundamentals", "period_end", failures
+        partial(validate_fundamentals, partition_day=last), fetched.fundamentals, "fundamentals", "period_end", failures
     )
-    previous, stored_splits = writer.last_closes_before(day), writer.splits()
+    previous, stored_splits = writer.last_closes_before(first), writer.splits()
     known_splits = pd.concat(
         [f for f in (stored_splits, splits[["symbol", "date", "ratio"]]) if not f.empty] or [stored_splits],
         ignore_index=True,
     ).drop_duplicates(["symbol", "date"], keep="last")
     bars, bad_bars = _validate(
-        partial(validate_bars, partition_day=day, previous=previous, splits=known_splits),
+        partial(validate_bars, partition_day=last, previous=previous, splits=known_splits),
         fetched.bars,
         "daily_bars",
         "date",
@@ -114,15 +141,19 @@ def ingest_partition(
         ignore_index=True,
     )
     report = IngestionReport(
-        partition_date=day,
+        first=first,
+        last=last,
         is_session=True,
-        window_start=min(windows),
+        sessions=calendar.sessions(first, last),
+        new_symbols=plan.new_symbols,
+        fetched_from=min(plan.windows),
         rows_by_source={k: int(v) for k, v in bars["source"].value_counts().sort_index().items()},
         failures=failures,
         sources_down=fetched.unavailable,
         quarantined=rejected,
         bars=bars,
     )
+    say(f"validated {len(bars)} bars ({len(rejected)} rows quarantined); writing them in one transaction")
     with writer.transaction():
         report.rows_written = {
             "daily_bars": writer.upsert("daily_bars", bars, "source", started),
@@ -133,10 +164,10 @@ def ingest_partition(
                 "symbol_metadata", fetched.metadata.drop_duplicates("symbol"), "source", started
             ),
         }
-        writer.quarantine(rejected, day, started)
+        writer.quarantine(rejected, last, started)
         writer.log_ingestion(
             {
-                "partition_date": day,
+                "partition_date": report.label,
                 "run_id": run_id,
                 "started_at": started,
                 "finished_at": _now(),
@@ -186,11 +217,20 @@ def _validate(
     )
 
 
-def _fetch_all(chain: SourceChain, windows: dict[str, list[str]], day: str) -> ChainResult:
-    """One chain fetch per distinct window start, merged."""
-    results = [
-        chain.fetch(group, calendar.as_date(start), calendar.as_date(day)) for start, group in sorted(windows.items())
+def _fetch_all(chain: SourceChain, windows: dict[str, list[str]], last: str, say: Progress) -> ChainResult:
+    """The chain's fetches, window by window in chunks of symbols of about ROWS_PER_FETCH bars, merged."""
+    chunks = [
+        (start, group[i : i + size])
+        for start, group in sorted(windows.items())
+        for size in [max(1, ROWS_PER_FETCH // len(calendar.sessions(start, last)))]
+        for i in range(0, len(group), size)
     ]
+    total, done, results = sum(len(g) for g in windows.values()), 0, []
+    for start, group in chunks:
+        results.append(chain.fetch(group, calendar.as_date(start), calendar.as_date(last)))
+        done += len(group)
+        if len(chunks) > 1:
+            say(f"fetched {done} of {total} symbols ({start}..{last}, {len(results[-1].bars)} bars in this chunk)")
     merged = {
         name: pd.concat([getattr(r, name) for r in results], ignore_index=True)
         for name in ("bars", "splits", "dividends", "fundamentals", "metadata")

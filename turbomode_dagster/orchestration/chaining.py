@@ -11,9 +11,10 @@ next tick. The two launchers share one pure rule (`turbomode_dagster.chain.rule`
 Whichever owns a session is fixed by when the upstream finished, so the two never both start it (Dagster
 scopes run keys to one schedule or sensor); both use the run key `<function_name>:<session>`, and the
 sensor's cursor keeps the sessions it requested or found started by automation (so it stops reading
-the instance for them). Upstream state is the latest run of the upstream task for the session
-(partition tag): a run of its job, or an asset-selection run (the UI's Materialize button) that
-materialises the task's final asset.
+the instance for them). Upstream state is the latest run of the upstream task for the session: a run
+of its job, or an asset-selection run (the UI's Materialize button) that materialises the task's final
+asset, tagged with the session or covering a range that ends at it (Task 1's catch-up, a backfill up to
+tonight; `partitions.runs_for_session`).
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-from dagster._core.storage.tags import PARTITION_NAME_TAG, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
+from dagster._core.storage.tags import SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
 
 from turbomode_dagster.chain.rule import DEPENDENCIES, Decision, Facts, Launcher, RunState, TaskRun, decide, waiting
 from turbomode_dagster.config import ScheduledTask, Settings, TaskId, parse_day_of_week
 from turbomode_dagster.orchestration import schedules
+from turbomode_dagster.orchestration.partitions import runs_for_session
 
 SENSOR_INTERVAL_SECONDS = 30
 CURSOR_SESSIONS = 10  # sessions a sensor remembers as started by automation (the run key covers older ones)
 # The asset a task's downstream reads: a run that materialises it for a session is a run of that task.
 FINAL_ASSETS: dict[TaskId, dg.AssetKey] = {
-    TaskId.INGESTION: dg.AssetKey("daily_bars"),
+    TaskId.INGESTION: dg.AssetKey("training_samples"),  # Task 1 ends with the samples the models train on
     TaskId.ORCHESTRATOR: dg.AssetKey("trained_ensemble"),
     TaskId.OVERNIGHT_SCANNER: dg.AssetKey("overnight_signals"),
     TaskId.BACKTEST_GENERATOR: dg.AssetKey("backtest_report"),
@@ -59,7 +61,7 @@ def latest_session(settings: Settings, task_id: TaskId, now: dt.datetime) -> str
 
 def read_facts(instance: dg.DagsterInstance, settings: Settings, task_id: TaskId, session: str) -> Facts:
     """The task's switch, the latest run of each upstream task and every run of the task for `session`."""
-    records = instance.get_run_records(dg.RunsFilter(tags={PARTITION_NAME_TAG: session}))
+    records = runs_for_session(instance, session)
     upstream = [_latest(records, task) for task in DEPENDENCIES.get(task_id, ())]
     own = [_task_run(record, task_id) for record in records if _is_run_of(record.dagster_run, task_id)]
     return Facts(task_id, session, upstream, own, settings.task(task_id).enabled)

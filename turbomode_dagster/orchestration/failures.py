@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 from dagster._core.execution.job_execution_result import JobExecutionResult
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 from dagster._utils.error import SerializableErrorInfo
 
 from turbomode_dagster.config import FUNCTION_NAMES, failure_webhook_url
+from turbomode_dagster.orchestration.partitions import session_label
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import TASK_TAG
 from turbomode_dagster.storage.run_failures import RunFailure, RunFailureLog
@@ -65,7 +65,7 @@ def failure_record(
         run_id=run.run_id,
         job_name=run.job_name,
         task_id=task,
-        session=run.tags.get(PARTITION_NAME_TAG),
+        session=session_label(run.tags),  # a range run's as A...B
         step=step_key,
         error=error or "no error message recorded",
         failed_at=failed_at,

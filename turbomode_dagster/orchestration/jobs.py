@@ -15,10 +15,12 @@ from turbomode_dagster.orchestration.assets.scanner import GROUP as SCANNER
 from turbomode_dagster.orchestration.executors import executor_for
 from turbomode_dagster.orchestration.retries import run_tags_for
 
-# Which asset groups each task materialises: Tasks 1-5 for a session (tag dagster/partition), Task 6 unpartitioned.
+# Which asset groups each task materialises. Task 1 is the whole session-keyed layer (partition D = session D's
+# rows), so one run can cover a range of sessions (a catch-up, a backfill: range tags); Tasks 2-5 are per night
+# (tag dagster/partition) and Dagster cannot run a per-night asset over a range; Task 6 is unpartitioned.
 TASK_GROUPS: dict[TaskId, tuple[str, ...]] = {
-    TaskId.INGESTION: (MARKET_DATA,),
-    TaskId.ORCHESTRATOR: (FEATURES, MODELS),
+    TaskId.INGESTION: (MARKET_DATA, FEATURES),
+    TaskId.ORCHESTRATOR: (MODELS,),
     TaskId.OVERNIGHT_SCANNER: (SCANNER,),
     TaskId.BACKTEST_GENERATOR: (BACKTESTS,),
     TaskId.DRIFT_MONITOR: (DRIFT,),

@@ -1,12 +1,31 @@
-"""Daily partitions that are exactly the NYSE sessions, in New York time."""
+"""Daily partitions that are exactly the NYSE sessions, in New York time, and the runs that cover them.
+
+Session-keyed assets (partition D holds session D's rows, `SESSION_KEYED_ASSETS`) are materialised over
+a range in one run (`BackfillPolicy.single_run()`); such a run carries Dagster's partition-range tags
+instead of `dagster/partition`. `run_sessions` reads either, so everything that asks "which session is
+this run for" (chaining, status, the failure record) sees a range run as covering its sessions.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 from turbomode_dagster import calendar
+from turbomode_dagster.ingestion.catch_up import catch_up_start
+
+# The assets whose partition D is session D's rows: a catch-up run fills every one of them that its job
+# holds. The feature group's session-keyed assets join this tuple.
+SESSION_KEYED_ASSETS: tuple[dg.AssetKey, ...] = tuple(
+    dg.AssetKey(name) for name in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")
+)
 
 
 def trading_days(start: dt.date) -> dg.TimeWindowPartitionsDefinition:
@@ -25,3 +44,52 @@ def trading_days(start: dt.date) -> dg.TimeWindowPartitionsDefinition:
         end_offset=1,
         exclusions=excluded,
     )
+
+
+def catch_up_range(
+    instance: dg.DagsterInstance, keys: list[dg.AssetKey], history_start: dt.date, day: str
+) -> tuple[str, str]:
+    """[first session of `keys` missing before `day`, `day`]: what one run must cover so nothing is missing.
+
+    Reads the partitions Dagster has recorded as materialised for each session-keyed key among `keys`
+    (those of the job that will run); `(day, day)` when none is missing or none of `keys` is session-keyed.
+    """
+    stored = [instance.get_materialized_partitions(key) for key in keys if key in SESSION_KEYED_ASSETS]
+    return (catch_up_start(stored, history_start, day) if stored else day), day
+
+
+def runs_for_session(instance: dg.DagsterInstance, session: str) -> list[dg.RunRecord]:
+    """Runs for `session`, newest first: those tagged with it, and range runs that end at it.
+
+    A range run is found by its last session only (Dagster cannot filter runs by a range containing a key):
+    a catch-up run and a backfill up to tonight end at the night they are for.
+    """
+    tagged = instance.get_run_records(dg.RunsFilter(tags={PARTITION_NAME_TAG: session}))
+    ranged = instance.get_run_records(dg.RunsFilter(tags={ASSET_PARTITION_RANGE_END_TAG: session}))
+    return sorted([*tagged, *ranged], key=lambda record: record.storage_id, reverse=True)
+
+
+def partition_tags(first: str, last: str) -> dict[str, str]:
+    """A run's partition tags: `dagster/partition` for one session, the range tags for several
+    (Dagster refuses both on one run)."""
+    if first == last:
+        return {PARTITION_NAME_TAG: first}
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+
+
+def run_sessions(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first and last session a run covers, from its partition or partition-range tags; None if neither."""
+    if PARTITION_NAME_TAG in tags:
+        return tags[PARTITION_NAME_TAG], tags[PARTITION_NAME_TAG]
+    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
+        return tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]
+    return None
+
+
+def session_label(tags: Mapping[str, str]) -> str | None:
+    """The run's session (`2026-11-25`) or range (`2016-01-04...2026-11-25`, as Dagster's CLI writes it)."""
+    covered = run_sessions(tags)
+    if covered is None:
+        return None
+    first, last = covered
+    return first if first == last else f"{first}...{last}"

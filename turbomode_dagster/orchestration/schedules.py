@@ -4,6 +4,8 @@ A tick targets the NYSE session it follows: a tick after the 16:00 close targets
 an after-midnight tick (the seed's 00:00 and 00:30 tasks) the previous day's. A tick with no session
 to target, a disabled task, or a tick evaluated later than `misfire_grace_time` is skipped with a
 reason. The run key is `<function_name>:<session>`, so a session is never launched twice by its schedule.
+Task 1's tick catches up: it requests one run over [first session-keyed partition missing, session]
+(Dagster's partition-range tags), or the plain partition when nothing before the session is missing.
 
 This module holds the plain schedule of a task without upstream (Task 1) and the clock and session
 helpers; the schedules of the dependent tasks (2-5), which start only after their upstream succeeded
@@ -20,6 +22,7 @@ import dagster as dg
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import ScheduledTask, Settings
+from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, catch_up_range, partition_tags
 
 MARKET_CLOSE = dt.time(16, 0)
 
@@ -83,22 +86,29 @@ def task_schedule(
 def partitioned_schedule(
     task: ScheduledTask, settings: Settings, job: dg.UnresolvedAssetJobDefinition
 ) -> dg.ScheduleDefinition:
-    """A schedule that requests the session partition its tick follows (a task that waits for no other)."""
+    """The schedule of the task that waits for no other (Task 1, whose job holds every session-keyed asset):
+    one run over the sessions missing up to the one its tick follows."""
     return task_schedule(
         task,
         settings,
         job,
-        ", targeting the session the tick follows.",
-        lambda context: evaluate_tick(task, settings, context.scheduled_execution_time),
+        ", targeting the session the tick follows, with every session-keyed partition missing before it, in one run.",
+        lambda context: evaluate_tick(task, settings, context.scheduled_execution_time, context.instance),
     )
 
 
-def evaluate_tick(task: ScheduledTask, settings: Settings, tick: dt.datetime) -> dg.RunRequest | dg.SkipReason:
-    """The run a partitioned task's tick requests, or why it requests none."""
+def evaluate_tick(
+    task: ScheduledTask, settings: Settings, tick: dt.datetime, instance: dg.DagsterInstance
+) -> dg.RunRequest | dg.SkipReason:
+    """The run the tick requests (the session, or the range from the first missing one), or why it requests none."""
     reason = skip_reason(task, settings, tick, clock())
     if reason:
         return dg.SkipReason(reason)
     session = target_session(tick)
     if session is None:
         return dg.SkipReason(f"no NYSE session precedes the tick of {tick.isoformat()} on that day")
-    return dg.RunRequest(run_key=f"{task.function_name}:{session}", partition_key=session)
+    first, _ = catch_up_range(instance, list(SESSION_KEYED_ASSETS), settings.history.start_date, session)
+    key = f"{task.function_name}:{session}"
+    if first == session:
+        return dg.RunRequest(run_key=key, partition_key=session)
+    return dg.RunRequest(run_key=key, tags=partition_tags(first, session))

@@ -5,7 +5,8 @@ config's), `jobs` (one per configured task: `id` task_N, `name`, `next_run` in t
 whether it is enabled in the config, whether its schedule is on in the instance, and `waiting`: which
 upstream it waits on, or why it will not start, for the latest completed session, from
 `chaining.waiting_reason`), `last_runs` and `last_results` by task id "1".."6" (the latest run carrying the
-task's tag: when it started, its status and the task's own numbers from its materialisations), and
+task's tag: when it started, its status, its session (or `A...B` for a run over a range) and the task's
+own numbers from its materialisations), and
 `errors` (the latest recorded failure per task with its root cause, time, run and session).
 """
 
@@ -19,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.remote_representation.external import RemoteRepository
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 from dagster._daemon.controller import get_daemon_statuses
 from dagster._daemon.daemon import SchedulerDaemon, SensorDaemon
 from dagster._utils.schedules import get_next_cron_tick
@@ -29,6 +29,7 @@ from turbomode_dagster.config import ScheduledTask, Settings, TaskId
 from turbomode_dagster.orchestration.chaining import waiting_reason
 from turbomode_dagster.orchestration.control import RUNNING, state_of
 from turbomode_dagster.orchestration.metadata import metadata_by_asset
+from turbomode_dagster.orchestration.partitions import session_label
 from turbomode_dagster.orchestration.retries import TASK_TAG
 from turbomode_dagster.storage.run_failures import RunFailureLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
@@ -131,7 +132,7 @@ def _result(instance: dg.DagsterInstance, task_id: int, record: dg.RunRecord) ->
     return {
         "status": run.status.value.lower(),
         "run_id": run.run_id,
-        "session": run.tags.get(PARTITION_NAME_TAG),
+        "session": session_label(run.tags),
         **task_numbers(task_id, assets),
     }
 

@@ -42,7 +42,7 @@ def _install(point: str, marker: Path) -> None:
 
         MarketDBWriter.upsert = upsert_then_hang
     elif point == "after_commit":
-        MarketDataReader.bars = _hang(marker)  # the checks read the stored history after the commit
+        MarketDataReader.closes = _hang(marker)  # the checks read the stored history after the commit
     elif point != "none":
         raise SystemExit(f"unknown point {point!r}")
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from turbomode_dagster import calendar
 from turbomode_dagster.ingestion.checks import unexplained_jumps
-from turbomode_dagster.ingestion.run import ingest_partition
+from turbomode_dagster.ingestion.run import ingest_sessions
 from turbomode_dagster.ingestion.validation import validate_bars
 from turbomode_dagster.sources.base import BAR_COLUMNS, MarketDataBatch
 from turbomode_dagster.sources.chain import SourceChain
@@ -125,7 +125,7 @@ def ingest(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         writer = MarketDBWriter(db)
         try:
             seed(writer)
-            ingest_partition(writer, SourceChain([ListSource(rows)]), SYMBOLS, dt.date(2026, 10, 30), DAY)
+            ingest_sessions(writer, SourceChain([ListSource(rows)]), SYMBOLS, dt.date(2026, 10, 30), DAY)
         finally:
             writer.close()
         stored = read_table(db, "daily_bars")

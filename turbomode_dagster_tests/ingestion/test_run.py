@@ -1,4 +1,5 @@
-"""One ingestion partition without Dagster: fetch windows, quarantine, holidays, idempotency, a killed writer."""
+"""Ingestion of a range of sessions without Dagster: fetch plan, new symbols, quarantine, holidays, idempotency,
+range equals night by night, progress, a killed writer."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import numpy as np
 import pytest
 
 from turbomode_dagster import calendar
+from turbomode_dagster.ingestion import run
 from turbomode_dagster.ingestion.checks import unexplained_jumps
-from turbomode_dagster.ingestion.run import IngestionReport, fetch_windows, ingest_partition
+from turbomode_dagster.ingestion.run import IngestionReport, ingest_sessions, plan_fetch
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.csv import CsvSource
 from turbomode_dagster.storage.market_db import MarketDBWriter
@@ -25,67 +27,126 @@ REPO = Path(__file__).resolve().parents[2]
 START = dt.date.fromisoformat(HISTORY_START)
 
 
-def ingest(db: Path, source: FakeSource | list[FakeSource], day: str, symbols=UNIVERSE) -> IngestionReport:
+def ingest(
+    db: Path, source: FakeSource | list[FakeSource], day: str, symbols=UNIVERSE, first: str = HISTORY_START, **kwargs
+) -> IngestionReport:
+    """Ingest sessions `first`..`day` (by default the whole small history) in one run."""
     writer = MarketDBWriter(db)
     try:
         chain = SourceChain(source if isinstance(source, list) else [source])
-        return ingest_partition(writer, chain, list(symbols), START, day, run_id=f"run-{day}")
+        return ingest_sessions(writer, chain, list(symbols), START, first, day, run_id=f"run-{day}", **kwargs)
     finally:
         writer.close()
 
 
-def test_fetch_windows_start_at_history_or_the_session_after_the_last_bar() -> None:
-    windows = fetch_windows({"AAPL": "2026-11-20", "MSFT": "2026-11-24"}, ["AAPL", "MSFT", "NVDA"], START, DAY)
-    assert windows == {"2026-11-23": ["AAPL"], "2026-11-25": ["MSFT"], "2026-11-02": ["NVDA"]}
-    # A history start on a weekend begins at the next session; a partition before the start fetches its day.
-    assert fetch_windows({}, ["AAPL"], dt.date(2026, 11, 1), DAY) == {"2026-11-02": ["AAPL"]}
-    assert fetch_windows({}, ["AAPL"], dt.date(2026, 12, 1), DAY) == {DAY: ["AAPL"]}
-    # A symbol already stored up to the day before fetches at least the day itself.
-    assert fetch_windows({"AAPL": "2026-11-24"}, ["AAPL"], START, DAY) == {DAY: ["AAPL"]}
+def test_the_plan_fetches_the_range_and_new_symbols_from_the_history_start() -> None:
+    # AAPL and MSFT have bars before the range; NVDA has none, so it is new and gets its history.
+    plan = plan_fetch({"AAPL": "2026-11-20", "MSFT": "2026-11-24"}, UNIVERSE, START, DAY)
+    assert plan.windows == {DAY: ["AAPL", "MSFT"], HISTORY_START: ["NVDA"]} and plan.new_symbols == ["NVDA"]
+    # An empty database: the range is all there is, nobody is new (a single partition stores just its session).
+    assert plan_fetch({}, UNIVERSE, START, DAY).windows == {DAY: UNIVERSE}
+    # A range that starts at the history start has nothing earlier to fetch; a weekend start means the Monday.
+    assert plan_fetch({"AAPL": "2026-10-30"}, UNIVERSE, START, HISTORY_START).new_symbols == []
+    weekend = plan_fetch({"AAPL": "2026-11-24"}, ["AAPL", "MSFT"], dt.date(2026, 11, 1), DAY)
+    assert weekend.windows == {DAY: ["AAPL"], "2026-11-02": ["MSFT"]}
 
 
-def test_first_load_fetches_from_the_history_start(db_path: Path) -> None:
+def test_a_range_fetches_its_sessions_in_one_fetch_and_one_transaction(db_path: Path) -> None:
     source = FakeSource()
     report = ingest(db_path, source, DAY)
     assert [(c[1], c[2]) for c in source.calls] == [(START, dt.date(2026, 11, 25))]
     bars = read_table(db_path, "daily_bars")
     sessions = calendar.sessions(HISTORY_START, DAY)
     assert len(bars) == len(UNIVERSE) * len(sessions)
-    assert sorted(bars["date"].unique()) == sessions
+    assert sorted(bars["date"].unique()) == sessions == report.sessions
     assert set(bars["source"]) == {"fake"}
-    assert report.window_start == HISTORY_START
+    assert (report.fetched_from, report.label, report.new_symbols) == (HISTORY_START, f"{HISTORY_START}...{DAY}", [])
     assert report.rows_by_source == {"fake": len(bars)}
-    assert report.symbols_with_bar_on_day == set(UNIVERSE)
+    assert report.symbols_with_bar_on_last == set(UNIVERSE)
     assert report.rows_written["daily_bars"] == len(bars)
     assert len(read_table(db_path, "fundamentals")) == len(read_table(db_path, "symbol_metadata")) == 3
     log = read_table(db_path, "ingestion_log")
     assert log[["partition_date", "run_id", "status", "quarantined"]].values.tolist() == [
-        [DAY, f"run-{DAY}", "success", 0]
+        [f"{HISTORY_START}...{DAY}", f"run-{DAY}", "success", 0]
     ]
     assert json.loads(log.loc[0, "rows_by_source"]) == {"fake": len(bars)}
+
+
+def test_one_session_on_an_empty_database_stores_just_that_session(db_path: Path) -> None:
+    report = ingest(db_path, FakeSource(), DAY, first=DAY)
+    bars = read_table(db_path, "daily_bars")
+    assert bars["date"].unique().tolist() == [DAY] and sorted(bars["symbol"]) == UNIVERSE
+    assert (report.label, report.sessions, report.new_symbols) == (DAY, [DAY], [])
 
 
 def test_a_nightly_partition_fetches_only_its_day(db_path: Path) -> None:
     ingest(db_path, FakeSource(), "2026-11-24")
     source = FakeSource()
-    report = ingest(db_path, source, DAY)
+    report = ingest(db_path, source, DAY, first=DAY)
     assert [(c[0], c[1], c[2]) for c in source.calls] == [(UNIVERSE, dt.date(2026, 11, 25), dt.date(2026, 11, 25))]
     assert report.rows_by_source == {"fake": 3}
     assert read_table(db_path, "daily_bars")["date"].max() == DAY
 
 
-def test_a_symbol_that_failed_catches_up_from_the_history_start(db_path: Path) -> None:
+def test_a_symbol_that_never_loaded_catches_up_from_the_history_start(db_path: Path) -> None:
     first = ingest(db_path, FakeSource(serves=["AAPL", "NVDA"]), "2026-11-24")
     assert first.failures == {"MSFT": {"fake": "fake does not know MSFT"}}
     assert read_table(db_path, "ingestion_log")["status"].tolist() == ["partial"]
     source = FakeSource()
-    ingest(db_path, source, DAY)
+    ingest(db_path, source, DAY, first=DAY)
     assert sorted((tuple(c[0]), c[1]) for c in source.calls) == [
         (("AAPL", "NVDA"), dt.date(2026, 11, 25)),
         (("MSFT",), START),
     ]
     bars = read_table(db_path, "daily_bars")
     assert bars.groupby("symbol").size().to_dict() == {s: len(calendar.sessions(HISTORY_START, DAY)) for s in UNIVERSE}
+
+
+def test_a_symbol_added_to_the_universe_gets_its_history_and_says_so(db_path: Path) -> None:
+    ingest(db_path, FakeSource(), "2026-11-24", symbols=["AAPL", "MSFT"])
+    said: list[str] = []
+    report = ingest(db_path, FakeSource(), DAY, first=DAY, progress=said.append)
+    assert report.new_symbols == ["NVDA"] and report.fetched_from == HISTORY_START
+    assert f"1 symbol(s) without any bar before {DAY}, fetched from {HISTORY_START}: NVDA" in said
+    nvda = read_table(db_path, "daily_bars").query("symbol == 'NVDA'")["date"]
+    assert nvda.tolist() == calendar.sessions(HISTORY_START, DAY)
+
+
+def without_stamps(db: Path) -> dict[str, list[tuple]]:
+    """The data tables' rows without write times; quarantine also without the run's partition date."""
+    tables = dump_tables(db)
+    data = {t: sorted(r[:-1] for r in rows) for t, rows in tables.items() if t not in ("ingestion_log", "quarantine")}
+    return {**data, "quarantine": sorted(r[:6] for r in tables["quarantine"])}
+
+
+def test_a_range_run_stores_what_night_by_night_runs_store(tmp_path: Path) -> None:
+    def source() -> FakeSource:
+        return FakeSource(
+            splits={("NVDA", "2026-11-16"): 2.0},
+            dividends={("AAPL", "2026-11-10"): 0.26},
+            overrides={("MSFT", "2026-11-18"): {"low": 10_000.0}},
+        )
+
+    ingest(tmp_path / "range.db", source(), DAY)
+    for session in calendar.sessions(HISTORY_START, DAY):
+        ingest(tmp_path / "nightly.db", source(), session, first=session)
+    ranged, nightly = without_stamps(tmp_path / "range.db"), without_stamps(tmp_path / "nightly.db")
+    assert ranged == nightly
+    assert len(ranged["daily_bars"]) == len(UNIVERSE) * len(calendar.sessions(HISTORY_START, DAY)) - 1
+    assert len(ranged["splits"]) == len(ranged["dividends"]) == len(ranged["quarantine"]) == 1
+
+
+def test_a_long_range_fetches_in_chunks_and_reports_progress(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "ROWS_PER_FETCH", 40)  # 18 sessions: two symbols a fetch
+    source, said = FakeSource(), []
+    ingest(db_path, source, DAY, progress=said.append)
+    assert [c[0] for c in source.calls] == [["AAPL", "MSFT"], ["NVDA"]]
+    assert [m.split(" (")[0] for m in said if m.startswith("fetched")] == [
+        "fetched 2 of 3 symbols",
+        "fetched 3 of 3 symbols",
+    ]
+    assert said[-1].startswith(f"validated {3 * 18} bars")
+    assert len(read_table(db_path, "daily_bars")) == 3 * 18
 
 
 def test_bad_rows_go_to_quarantine_and_never_to_daily_bars(db_path: Path) -> None:
@@ -110,7 +171,7 @@ def test_bad_rows_go_to_quarantine_and_never_to_daily_bars(db_path: Path) -> Non
     assert read_table(db_path, "splits").empty
     assert len(report.quarantined) == 4
     assert read_table(db_path, "ingestion_log")["quarantined"].tolist() == [4]
-    assert report.symbols_with_bar_on_day == {"AAPL", "NVDA"}
+    assert report.symbols_with_bar_on_last == {"AAPL", "NVDA"}
 
 
 def test_non_finite_and_overflowing_numbers_are_quarantined_and_the_rest_is_stored(db_path: Path) -> None:
@@ -135,7 +196,7 @@ def test_non_finite_and_overflowing_numbers_are_quarantined_and_the_rest_is_stor
     assert (
         bars["volume"].between(0, 2**63 - 1).all() and np.isfinite(bars[["open", "high", "low", "close"]]).all().all()
     )
-    assert report.failures == {} and report.symbols_with_bar_on_day == set(UNIVERSE)
+    assert report.failures == {} and report.symbols_with_bar_on_last == set(UNIVERSE)
 
 
 def test_a_bar_that_would_fail_the_jump_check_is_quarantined_before_the_commit(db_path: Path) -> None:
@@ -153,7 +214,7 @@ def test_a_bar_that_would_fail_the_jump_check_is_quarantined_before_the_commit(d
     assert ((bars["symbol"] == "MSFT") & (bars["date"] == DAY)).any(), "the next bar is measured from 11-23"
     assert ((bars["symbol"] == "NVDA") & (bars["date"] == DAY)).any()
     assert unexplained_jumps(bars, read_table(db_path, "splits")).empty
-    assert report.symbols_with_bar_on_day == set(UNIVERSE)
+    assert report.symbols_with_bar_on_last == set(UNIVERSE)
 
 
 def test_an_unexpected_error_in_one_symbols_rows_names_it_and_its_source(db_path: Path) -> None:
@@ -183,7 +244,7 @@ def test_a_malformed_csv_row_is_quarantined_with_file_and_line_and_the_file_is_s
     (folder / "AAPL.csv").write_bytes(raw)
     writer = MarketDBWriter(db_path)
     try:
-        ingest_partition(writer, SourceChain([CsvSource(folder)]), ["AAPL"], dt.date(2026, 11, 16), DAY)
+        ingest_sessions(writer, SourceChain([CsvSource(folder)]), ["AAPL"], dt.date(2026, 11, 16), "2026-11-16", DAY)
     finally:
         writer.close()
     quarantine = read_table(db_path, "quarantine").sort_values("reason")
@@ -215,7 +276,7 @@ def test_a_holiday_partition_does_nothing(db_path: Path) -> None:
     ingest(db_path, FakeSource(), DAY)
     before = dump_tables(db_path)
     source = FakeSource()
-    report = ingest(db_path, source, "2026-11-26")
+    report = ingest(db_path, source, "2026-11-26", first="2026-11-26")
     assert not report.is_session
     assert source.calls == []
     assert dump_tables(db_path) == before
@@ -258,10 +319,30 @@ def test_a_fallback_source_fills_in_and_each_row_records_its_source(db_path: Pat
     assert set(read_table(db_path, "symbol_metadata")["source"]) == {"primary", "backup"}
 
 
+class FailsOnSecondFetch(FakeSource):
+    """A source whose second fetch of a run raises what no fallback handles (a bug, a corrupt response)."""
+
+    def fetch(self, symbols, start, end):
+        if len(self.calls) == 1:
+            raise RuntimeError(f"corrupt response for {symbols}")
+        return super().fetch(symbols, start, end)
+
+
+def test_a_range_run_that_fails_mid_fetch_leaves_the_database_as_it_was(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(db_path, FakeSource(), "2026-11-24", first="2026-11-24")
+    before = dump_tables(db_path)
+    monkeypatch.setattr(run, "ROWS_PER_FETCH", 40)  # two fetches for the range
+    with pytest.raises(RuntimeError, match="corrupt response"):
+        ingest(db_path, FailsOnSecondFetch(), DAY)
+    assert dump_tables(db_path) == before
+
+
 KILLED_RUN = """
 import datetime as dt, os, signal, sys
 from turbomode_dagster.ingestion.checks import unexplained_jumps
-from turbomode_dagster.ingestion.run import ingest_partition
+from turbomode_dagster.ingestion.run import ingest_sessions
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.storage.market_db import MarketDBWriter
 from turbomode_dagster_tests.conftest import FakeSource
@@ -273,7 +354,7 @@ def die(self, *args, **kwargs):
 
 MarketDBWriter.quarantine = die
 writer = MarketDBWriter(__import__("pathlib").Path(sys.argv[1]))
-ingest_partition(writer, SourceChain([FakeSource()]), {symbols!r}, dt.date.fromisoformat({start!r}), {day!r})
+ingest_sessions(writer, SourceChain([FakeSource()]), {symbols!r}, dt.date.fromisoformat({start!r}), {day!r})
 print("survived", flush=True)
 """
 
@@ -298,7 +379,7 @@ def test_a_process_killed_mid_write_leaves_the_previous_state(db_path: Path) -> 
         writer.close()
     assert dump_tables(db_path) == before, "a killed run must leave nothing behind"
 
-    ingest(db_path, FakeSource(), DAY)
+    ingest(db_path, FakeSource(), DAY, first=DAY)
     bars = read_table(db_path, "daily_bars")
     assert bars.groupby("symbol")["date"].max().to_dict() == dict.fromkeys(UNIVERSE, DAY)
     assert len(bars) == len(UNIVERSE) * len(calendar.sessions(HISTORY_START, DAY))
@@ -306,5 +387,5 @@ def test_a_process_killed_mid_write_leaves_the_previous_state(db_path: Path) -> 
 
 @pytest.mark.parametrize("day", ["2026-11-28", "2026-11-26"])
 def test_non_sessions_report_themselves(db_path: Path, day: str) -> None:
-    report = ingest(db_path, FakeSource(), day)
-    assert (report.is_session, report.rows_written, report.symbols_with_bar_on_day) == (False, {}, set())
+    report = ingest(db_path, FakeSource(), day, first=day)
+    assert (report.is_session, report.rows_written, report.symbols_with_bar_on_last) == (False, {}, set())

@@ -3,9 +3,11 @@
 It evaluates every schedule at its ticks (after downtime, only the latest missed tick, as Dagster's
 scheduler does for a schedule without a partition set) and every `_after_upstream` sensor once per
 step, with each sensor's cursor carried between evaluations. Every run requested becomes a real run
-record (the job's tags, the partition, the instigator and run-key tags, a RUN_START event at the
-moment), and ends, as the test scripts it, with a RUN_SUCCESS or RUN_FAILURE event stamped with its
-end time. It never drops a request, so a duplicate request shows up as a duplicate launch.
+record (the job's tags, the partition or partition range, the instigator and run-key tags, a RUN_START
+event at the moment), and ends, as the test scripts it, with a RUN_SUCCESS or RUN_FAILURE event stamped
+with its end time; a successful Task 1 run records its session-keyed partitions as materialised. Unless
+told the home is fresh, every session-keyed partition before the walk's first night is stored, so Task 1's
+tick requests a plain night. It never drops a request, so a duplicate request shows up as a duplicate launch.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.tags import PARTITION_NAME_TAG, RUN_KEY_TAG, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
 from dagster._utils.schedules import cron_string_iterator
 
+from turbomode_dagster import calendar
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration import schedules
+from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, run_sessions, session_label
 
 STEP = dt.timedelta(seconds=60)  # how often the daemon evaluates each sensor (their minimum interval is 30 s)
 NY = ZoneInfo("America/New_York")
@@ -48,6 +52,7 @@ class Daemon:
     monkeypatch: pytest.MonkeyPatch
     minutes: dict[TaskId, float] = field(default_factory=dict)  # how long each task's runs take (default 10)
     failing: set[TaskId] = field(default_factory=set)
+    fresh: bool = False  # no session stored before the walk: Task 1's first tick catches up the history
     launches: list[tuple[dt.datetime, Launch]] = field(default_factory=list)
     skips: dict[str, list[str]] = field(default_factory=dict)
     cursors: dict[str, str | None] = field(default_factory=dict)
@@ -60,6 +65,8 @@ class Daemon:
     def walk(self, start: dt.datetime, end: dt.datetime, down: tuple[dt.datetime, dt.datetime] | None = None) -> None:
         """Step from `start` to `end`; while `down` (start, end) the daemon evaluates nothing, runs still end."""
         now = start
+        if self._scheduled_until is None and not self.fresh:
+            self._store(calendar.sessions(self.settings.history.start_date, calendar.previous_session(start.date())))
         self._scheduled_until = self._scheduled_until or start - STEP
         while now <= end:
             self._finish_runs(now)
@@ -101,13 +108,14 @@ class Daemon:
 
     def _launch(self, name: str, tag: str, job_name: str, request: dg.RunRequest, now: dt.datetime) -> None:
         job = self.defs.resolve_job_def(job_name)
-        tags = {**job.tags, **request.tags, PARTITION_NAME_TAG: request.partition_key, tag: name}
+        partition = {PARTITION_NAME_TAG: request.partition_key} if request.partition_key else {}
+        tags = {**job.tags, **request.tags, **partition, tag: name}
         tags[RUN_KEY_TAG] = request.run_key
         run = self.instance.create_run_for_job(job_def=job, tags=tags)
         self._event(run, DagsterEventType.RUN_START, now)
         task = next(t for t in TaskId if t.function_name == job_name)
         self._running.append((run, now + dt.timedelta(minutes=self.minutes.get(task, 10))))
-        launch = Launch(now.astimezone(NY).strftime("%H:%M"), job_name, name, request.partition_key)
+        launch = Launch(now.astimezone(NY).strftime("%H:%M"), job_name, name, session_label(tags))
         self.launches.append((now, launch))
 
     def _finish_runs(self, now: dt.datetime) -> None:
@@ -117,6 +125,14 @@ class Daemon:
                 failed = task in self.failing
                 self._event(run, DagsterEventType.RUN_FAILURE if failed else DagsterEventType.RUN_SUCCESS, end)
                 self._running.remove((run, end))
+                if task is TaskId.INGESTION and not failed:
+                    self._store(calendar.sessions(*run_sessions(run.tags)))
+
+    def _store(self, sessions: list[str]) -> None:
+        """Record the session-keyed assets as materialised for `sessions`, as a Task 1 run over them does."""
+        for key in SESSION_KEYED_ASSETS:
+            for session in sessions:
+                self.instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=session))
 
     def _event(self, run: dg.DagsterRun, kind: DagsterEventType, when: dt.datetime) -> None:
         run_event(self.instance, run, kind, when)

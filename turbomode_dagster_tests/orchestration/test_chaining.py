@@ -61,6 +61,15 @@ def test_upstream_on_time_every_task_starts_at_its_configured_time(daemon) -> No
     assert f"run_orchestrator for {SESSION} was already started by automation" in sensor_said
 
 
+def test_a_fresh_home_catches_up_in_one_ingestion_run_and_the_night_follows_it(daemon) -> None:
+    night = daemon(fresh=True)
+    night.walk(at(24, 22, 40), at(24, 23, 5))
+    assert night.launched() == [
+        Launch("22:45", "run_ingestion", "run_ingestion_schedule", f"2026-11-02...{SESSION}"),
+        Launch("23:00", "run_orchestrator", "run_orchestrator_schedule", SESSION),  # the range run covers SESSION
+    ]
+
+
 def test_ingestion_an_hour_late_every_task_follows_it_the_same_night_once(daemon) -> None:
     # ingestion runs 75 minutes (22:45 .. 00:00), training 20 (.. 00:20), the backtest 12 (.. 00:32).
     night = daemon(minutes={TaskId.INGESTION: 75, TaskId.ORCHESTRATOR: 20, TaskId.BACKTEST_GENERATOR: 12})
@@ -197,8 +206,8 @@ def test_each_dependent_task_has_its_schedule_and_an_after_upstream_sensor(setti
 def test_an_upstream_materialised_from_the_ui_counts_as_its_tasks_run(settings_with, instance, monkeypatch) -> None:
     defs = build_definitions(settings_with())
     job = defs.resolve_implicit_global_asset_job_def()
-    market_data = {dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")}
-    run = instance.create_run_for_job(job_def=job, asset_selection=market_data, tags={"dagster/partition": SESSION})
+    layer = defs.resolve_job_def("run_ingestion").asset_layer.selected_asset_keys  # Task 1: market data and features
+    run = instance.create_run_for_job(job_def=job, asset_selection=layer, tags={"dagster/partition": SESSION})
     run_event(instance, run, DagsterEventType.RUN_START, at(24, 22, 30))
     run_event(instance, run, DagsterEventType.RUN_SUCCESS, at(24, 22, 50))
     monkeypatch.setattr(schedules, "clock", lambda: at(24, 23, 0, 5))

@@ -85,7 +85,7 @@ def test_last_runs_and_results_come_from_the_latest_run(instance, home: Path, sa
             "run_id": result.run_id,
             "session": DAY,
             "symbols_processed": 3,
-            "candles_ingested": 3 * 18,  # 2026-11-02 .. 2026-11-25: 18 sessions of 3 symbols
+            "candles_ingested": 3,  # partition DAY is DAY's rows: one bar for each of 3 symbols
             "quarantined_rows": 0,
             "symbols_failed": 0,
         }

@@ -118,13 +118,16 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
 
 def test_each_executor_ran_the_steps_where_it_should(nights: Nights) -> None:
     in_process, multiprocess, dask = (nights.by_executor[k].step_pids for k in ("in_process", "multiprocess", "dask"))
-    assert list(in_process["run_orchestrator"]) == ["feature_panel", "training_samples", "model_training"]
+    # Task 1 is the session-keyed layer (market data, then features), Task 2 the models.
+    assert list(in_process["run_ingestion"]) == ["market_data", "feature_panel", "training_samples"]
+    assert list(in_process["run_orchestrator"]) == ["model_training"]
     # In process: one process (the command's) for every step of a job.
     assert all(len(set(steps.values())) == 1 for steps in in_process.values())
     # Multiprocess: a fresh process per step.
+    ingestion = multiprocess["run_ingestion"]
+    assert len(set(ingestion.values())) == len(ingestion) == 3
+    assert ingestion.keys() == in_process["run_ingestion"].keys()
     orchestrator = multiprocess["run_orchestrator"]
-    assert len(set(orchestrator.values())) == len(orchestrator) == 3
-    assert orchestrator.keys() == in_process["run_orchestrator"].keys()
     # Dask: every step on one of the cluster's two worker processes.
     assert len(nights.dask_worker_pids) == 2
     assert {pid for steps in dask.values() for pid in steps.values()} <= nights.dask_worker_pids

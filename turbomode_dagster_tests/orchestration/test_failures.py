@@ -26,12 +26,12 @@ from turbomode_dagster.storage.run_failures import RunFailure, RunFailureLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 from turbomode_dagster_tests.conftest import DAY
 
-MISSING_DB = "DatabaseMissing: "
+MISSING_SAMPLES = "FileNotFoundError: "
 
 
 @pytest.fixture
 def failed_training(home: Path, small_settings):
-    """Task 2 run for a session before any ingestion: its first step fails on the missing Master DB."""
+    """Task 2 run for a session before any Task 1 run: its first step fails loading the missing training samples."""
     with dg.instance_for_test() as instance:
         job = build_definitions(small_settings).resolve_job_def("run_orchestrator")
         result = execute_attached(instance, job, DAY)
@@ -93,10 +93,10 @@ def test_root_cause_is_the_steps_own_error_not_dagsters_wrapper(failed_training)
     _, result = failed_training
     (failure,) = result.get_step_failure_events()
     error = failure.event_specific_data.error
-    assert error.cls_name == "DagsterExecutionStepExecutionError"  # what Dagster reports at the top
+    assert error.cls_name == "DagsterExecutionLoadInputError"  # what Dagster reports at the top
     cause = root_cause(error)
-    assert cause.startswith(MISSING_DB), cause
-    assert "market_data.db does not exist yet: run ingestion (job run_ingestion) first" in cause
+    assert cause.startswith(MISSING_SAMPLES), cause
+    assert f"training_samples/{DAY}.parquet does not exist: materialise training_samples for {DAY} first" in cause
 
 
 def test_the_sensor_records_a_real_failed_run(failed_training, home: Path, monkeypatch) -> None:
@@ -107,7 +107,7 @@ def test_the_sensor_records_a_real_failed_run(failed_training, home: Path, monke
     assert recorded.run_id == result.run_id
     assert (recorded.task_id, recorded.job_name, recorded.session) == (2, "run_orchestrator", DAY)
     assert recorded.step == result.get_step_failure_events()[0].step_key
-    assert recorded.error.startswith(MISSING_DB)
+    assert recorded.error.startswith(MISSING_SAMPLES)
     evaluate_sensor(instance, result)  # a second evaluation of the same failure leaves one row
     assert len(RunFailureLog(TurboModeDB.at_home(home)).latest_by_task()) == 1
 
@@ -118,7 +118,7 @@ def test_the_webhook_receives_the_same_record_as_json(failed_training, home: Pat
     evaluate_sensor(instance, result)
     (recorded,) = RunFailureLog(TurboModeDB.at_home(home)).latest_by_task().values()
     assert listener.bodies == [recorded.to_dict()]
-    assert listener.bodies[0]["error"].startswith(MISSING_DB)
+    assert listener.bodies[0]["error"].startswith(MISSING_SAMPLES)
 
 
 def test_an_unreachable_webhook_is_logged_and_the_failure_still_recorded(

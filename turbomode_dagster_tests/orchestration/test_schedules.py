@@ -1,4 +1,5 @@
-"""Schedules from the config, evaluated with a frozen clock; retry policy and run tags from the seed's task."""
+"""Schedules from the config, evaluated with a frozen clock; Task 1's tick catches up missing sessions in one
+run; retry policy and run tags from the seed's task."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from turbomode_dagster import calendar
 from turbomode_dagster.config import TaskId, load_settings
 from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.orchestration import schedules
+from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS
 from turbomode_dagster.orchestration.retries import retry_policy_for, run_tags_for
-from turbomode_dagster_tests.conftest import SMALL_PATCHES
+from turbomode_dagster_tests.conftest import HISTORY_START, SMALL_PATCHES
 
 NY = ZoneInfo("America/New_York")
 SCHEDULE = "run_ingestion_schedule"
@@ -37,13 +41,37 @@ def defs(build) -> dg.Definitions:
     return build()
 
 
-def tick(
-    defs: dg.Definitions, when: dt.datetime, monkeypatch: pytest.MonkeyPatch, late: float = 5
-) -> dg.RunRequest | dg.SkipReason:
-    """Evaluate the ingestion schedule's tick at `when`, as the daemon would `late` seconds after it."""
-    monkeypatch.setattr(schedules, "clock", lambda: when.astimezone(dt.timezone.utc) + dt.timedelta(seconds=late))
-    schedule = defs.resolve_schedule_def(SCHEDULE)
-    return schedule(dg.build_schedule_context(scheduled_execution_time=when))
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def stored(instance: dg.DagsterInstance, sessions: list[str]) -> None:
+    """Record every session-keyed asset as materialised for `sessions`, as runs over them would."""
+    for key in SESSION_KEYED_ASSETS:
+        for session in sessions:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=session))
+
+
+@pytest.fixture(scope="module")
+def stocked():
+    """An instance with every session-keyed asset stored up to 2026-11-27: a tick that follows finds a plain night."""
+    with dg.instance_for_test() as instance:
+        stored(instance, calendar.sessions(HISTORY_START, "2026-11-27"))
+        yield instance
+
+
+@pytest.fixture
+def tick(monkeypatch: pytest.MonkeyPatch, stocked: dg.DagsterInstance):
+    """tick(defs, when, late=5): the ingestion schedule's tick at `when`, as the daemon would `late` seconds after."""
+
+    def evaluate(defs: dg.Definitions, when: dt.datetime, late: float = 5) -> dg.RunRequest | dg.SkipReason:
+        monkeypatch.setattr(schedules, "clock", lambda: when.astimezone(dt.timezone.utc) + dt.timedelta(seconds=late))
+        with dg.build_schedule_context(instance=stocked, scheduled_execution_time=when) as context:
+            return defs.resolve_schedule_def(SCHEDULE)(context)
+
+    return evaluate
 
 
 def test_the_ingestion_schedule_is_2245_new_york_every_day(defs: dg.Definitions) -> None:
@@ -54,27 +82,49 @@ def test_the_ingestion_schedule_is_2245_new_york_every_day(defs: dg.Definitions)
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
-def test_a_trading_day_tick_requests_that_days_partition(defs, monkeypatch) -> None:
-    request = tick(defs, at(2026, 11, 25, 22, 45), monkeypatch)
+def test_a_trading_day_tick_requests_that_days_partition(defs, tick) -> None:
+    request = tick(defs, at(2026, 11, 25, 22, 45))
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key == "2026-11-25"
     assert request.run_key == "run_ingestion:2026-11-25"
 
 
-def test_the_tick_resolves_to_an_existing_partition_of_the_job(defs, monkeypatch) -> None:
-    when = at(2026, 11, 25, 22, 45)
+def evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, when: dt.datetime, monkeypatch) -> dg.RunRequest:
+    """The tick as the daemon evaluates it (tags resolved against the job's partitions)."""
     monkeypatch.setattr(schedules, "clock", lambda: when + dt.timedelta(seconds=5))
     schedule = defs.resolve_schedule_def(SCHEDULE)
-    with (
-        dg.instance_for_test() as instance,
-        dg.build_schedule_context(
-            scheduled_execution_time=when, repository_def=defs.get_repository_def(), instance=instance
-        ) as context,
-    ):  # closed, or the context's instance leaves Dagster's state storage set for later tests
-        data = schedule.evaluate_tick(context)
-    (request,) = data.run_requests
+    with dg.build_schedule_context(
+        scheduled_execution_time=when, repository_def=defs.get_repository_def(), instance=instance
+    ) as context:  # closed, or the context's instance leaves Dagster's state storage set for later tests
+        (request,) = schedule.evaluate_tick(context).run_requests
+    return request
+
+
+def test_a_night_with_nothing_missing_requests_its_partition(defs, instance, monkeypatch) -> None:
+    stored(instance, calendar.sessions(HISTORY_START, "2026-11-24"))
+    request = evaluate(defs, instance, at(2026, 11, 25, 22, 45), monkeypatch)
     assert request.tags["dagster/partition"] == "2026-11-25"
+    assert ASSET_PARTITION_RANGE_START_TAG not in request.tags
     assert request.run_key == "run_ingestion:2026-11-25"
+
+
+def test_a_fresh_instance_requests_one_run_over_the_whole_history(defs, instance, monkeypatch) -> None:
+    request = evaluate(defs, instance, at(2026, 11, 25, 22, 45), monkeypatch)
+    assert request.partition_key_range == dg.PartitionKeyRange(HISTORY_START, "2026-11-25")
+    assert "dagster/partition" not in request.tags, "Dagster refuses a run with both"
+    assert request.run_key == "run_ingestion:2026-11-25"
+
+
+def test_a_gap_is_caught_up_from_its_first_missing_session(defs, instance, monkeypatch) -> None:
+    sessions = calendar.sessions(HISTORY_START, "2026-11-24")
+    stored(instance, [s for s in sessions if s not in ("2026-11-18", "2026-11-20")])
+    instance.report_runless_asset_event(dg.AssetMaterialization("daily_bars", partition="2026-11-18"))
+    request = evaluate(defs, instance, at(2026, 11, 25, 22, 45), monkeypatch)
+    # 11-18 has daily_bars but not the other three: still missing; the range starts there.
+    assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+        "2026-11-18",
+        "2026-11-25",
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,29 +135,29 @@ def test_the_tick_resolves_to_an_existing_partition_of_the_job(defs, monkeypatch
         at(2026, 11, 29, 22, 45),  # Sunday
     ],
 )
-def test_a_tick_on_a_day_without_a_session_is_skipped(defs, monkeypatch, when: dt.datetime) -> None:
-    result = tick(defs, when, monkeypatch)
+def test_a_tick_on_a_day_without_a_session_is_skipped(defs, tick, when: dt.datetime) -> None:
+    result = tick(defs, when)
     assert isinstance(result, dg.SkipReason)
     assert "no NYSE session" in result.skip_message
 
 
-def test_a_late_tick_is_skipped_beyond_the_misfire_grace_time(defs, monkeypatch) -> None:
+def test_a_late_tick_is_skipped_beyond_the_misfire_grace_time(defs, tick) -> None:
     when = at(2026, 11, 25, 22, 45)
-    assert isinstance(tick(defs, when, monkeypatch, late=299), dg.RunRequest)
-    late = tick(defs, when, monkeypatch, late=301)
+    assert isinstance(tick(defs, when, late=299), dg.RunRequest)
+    late = tick(defs, when, late=301)
     assert isinstance(late, dg.SkipReason)
     assert "misfire_grace_time 300" in late.skip_message
 
 
-def test_the_grace_time_comes_from_the_config(build, monkeypatch) -> None:
+def test_the_grace_time_comes_from_the_config(build, tick) -> None:
     defs = build(**{"global_settings.job_defaults.misfire_grace_time": 3600})
-    assert isinstance(tick(defs, at(2026, 11, 25, 22, 45), monkeypatch, late=1800), dg.RunRequest)
+    assert isinstance(tick(defs, at(2026, 11, 25, 22, 45), late=1800), dg.RunRequest)
 
 
-def test_a_disabled_task_requests_nothing_and_starts_stopped(build, monkeypatch) -> None:
+def test_a_disabled_task_requests_nothing_and_starts_stopped(build, tick) -> None:
     defs = build(**{"scheduled_tasks.0.enabled": False})
     assert defs.resolve_schedule_def(SCHEDULE).default_status == dg.DefaultScheduleStatus.STOPPED
-    result = tick(defs, at(2026, 11, 25, 22, 45), monkeypatch)
+    result = tick(defs, at(2026, 11, 25, 22, 45))
     assert isinstance(result, dg.SkipReason)
     assert "disabled" in result.skip_message
 

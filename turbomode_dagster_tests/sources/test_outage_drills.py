@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from turbomode_dagster.config import load_settings
-from turbomode_dagster.ingestion.run import ingest_partition
+from turbomode_dagster.ingestion.run import ingest_sessions
 from turbomode_dagster.sources.base import SourceUnavailable
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.factory import build_chain
@@ -177,13 +177,14 @@ def test_chain_moves_on_from_each_dead_source_within_its_timeout(reroute_yahoo) 
 def test_both_sources_silent_over_four_windows_cost_one_timeout_each(
     reroute_yahoo, make_config, home: Path, db_path: Path
 ) -> None:
-    """The drill of the issue: IBKR and Yahoo both silent, an ingestion run with four fetch windows
-    (231 s before the fix at 10 s timeouts). Each dead source now costs its timeout once per run."""
+    """The drill of the issue: IBKR and Yahoo both silent, an ingestion run with several fetch windows
+    (231 s before the fix at 10 s timeouts, with four). Each dead source now costs its timeout once per run.
+    Now a night fetches two windows: the three stored symbols' session, and the new AMZN's history."""
     symbols = ["AAPL", "MSFT", "NVDA", "AMZN"]
     writer = MarketDBWriter(db_path)
     try:
         for symbol, stored_until in [("AAPL", "2026-11-20"), ("MSFT", "2026-11-23"), ("NVDA", "2026-11-24")]:
-            ingest_partition(writer, SourceChain([FakeSource("sample")]), [symbol], START, stored_until)
+            ingest_sessions(writer, SourceChain([FakeSource("sample")]), [symbol], START, stored_until)
         with silent_listener() as (ib_port, ib_connections), silent_listener() as (yahoo_port, _):
             reroute_yahoo(f"127.0.0.1:{yahoo_port}")
             cfg = load_settings(
@@ -202,14 +203,14 @@ def test_both_sources_silent_over_four_windows_cost_one_timeout_each(
             chain = build_chain(cfg, home)
             began = time.monotonic()
             with hard_limit(LIMIT):
-                report = ingest_partition(writer, chain, symbols, START, DAY, run_id="drill")
+                report = ingest_sessions(writer, chain, symbols, START, DAY, run_id="drill")
             seconds = time.monotonic() - began
             assert len(ib_connections) == 1, "IB is dialled once per run, not once per window"
     finally:
         writer.close()
     windows = read_table(db_path, "daily_bars").groupby("symbol")["date"].min()
     assert report.failures == {} and set(report.rows_by_source) == {"sample"}
-    assert report.window_start == HISTORY_START and windows["AMZN"] == HISTORY_START
+    assert report.fetched_from == HISTORY_START and windows["AMZN"] == HISTORY_START
     assert seconds < 2 * TIMEOUT + 2 * MARGIN, f"{seconds:.2f} s for 4 windows"
 
 
@@ -220,7 +221,7 @@ def test_the_next_ingestion_run_tries_a_source_found_down_again(db_path: Path) -
     writer = MarketDBWriter(db_path)
     try:
         for day in ("2026-11-24", DAY):
-            report = ingest_partition(writer, chain, ["AAPL"], START, day)
+            report = ingest_sessions(writer, chain, ["AAPL"], START, day)
             assert report.rows_by_source.keys() == {"backup"}
     finally:
         writer.close()

@@ -1,17 +1,18 @@
-"""Task 1 as assets: bars, corporate actions, fundamentals and symbol metadata, one NYSE session each.
+"""Task 1 as assets: bars, corporate actions, fundamentals and symbol metadata; partition D is session D's rows.
 
-One multi-asset writes all four tables in one transaction, so a partition is never half-written; its
-checks (completeness against the universe, unexplained jumps) are blocking because every downstream
-stage reads these prices.
+One multi-asset writes all four tables in one transaction, so a partition is never half-written. A range
+of partitions (a backfill, a catch-up) runs as one run (`BackfillPolicy.single_run()`) that fetches the
+range's sessions and logs its progress. Its checks (completeness against the universe on every session of
+the range, unexplained jumps) are blocking because every downstream stage reads these prices.
 """
 
 import dagster as dg
 
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.ingestion.checks import JUMP_LIMIT, missing_symbols, unexplained_jumps
-from turbomode_dagster.ingestion.run import IngestionReport, ingest_partition
+from turbomode_dagster.ingestion.checks import JUMP_LIMIT, unexplained_jumps, worst_session
+from turbomode_dagster.ingestion.run import IngestionReport, ingest_sessions
 from turbomode_dagster.orchestration.metadata import preview_table
-from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, trading_days
 from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
@@ -21,7 +22,7 @@ GROUP = "market_data"
 COMPLETENESS_FLOOR = 0.95
 PREVIEW_COLUMNS = ["symbol", "date", "close", "volume", "source"]  # narrow enough that the UI does not clip it
 
-DAILY_BARS = dg.AssetKey("daily_bars")
+DAILY_BARS, CORPORATE_ACTIONS, FUNDAMENTALS, SYMBOL_METADATA = SESSION_KEYED_ASSETS[:4]
 SPECS = [
     dg.AssetSpec(
         DAILY_BARS,
@@ -31,20 +32,20 @@ SPECS = [
         group_name=GROUP,
     ),
     dg.AssetSpec(
-        "corporate_actions",
+        CORPORATE_ACTIONS,
         description="Splits (new shares per old share) and cash dividends by ex-date: tables splits "
         "and dividends. Adjusted prices are derived from these and daily_bars, never stored.",
         kinds={"sqlite"},
         group_name=GROUP,
     ),
     dg.AssetSpec(
-        "fundamentals",
+        FUNDAMENTALS,
         description="Quarterly fundamentals with the date each became available, for point-in-time use.",
         kinds={"sqlite"},
         group_name=GROUP,
     ),
     dg.AssetSpec(
-        "symbol_metadata",
+        SYMBOL_METADATA,
         description="Name, sector, industry, exchange and currency of each symbol in the universe.",
         kinds={"sqlite"},
         group_name=GROUP,
@@ -55,7 +56,8 @@ CHECKS = [
         "universe_complete",
         asset=DAILY_BARS,
         blocking=True,
-        description=f"At least {COMPLETENESS_FLOOR:.0%} of the universe has a bar on the partition's session.",
+        description=f"At least {COMPLETENESS_FLOOR:.0%} of the universe has a bar on every session of the run "
+        "(the worst session is reported).",
     ),
     dg.AssetCheckSpec(
         "no_unexplained_jumps",
@@ -68,16 +70,18 @@ CHECKS = [
 
 
 def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
-    """The Task 1 multi-asset over NYSE sessions from the configured history start."""
+    """The Task 1 multi-asset over NYSE sessions from the configured history start; a range runs as one run."""
 
     @dg.multi_asset(
         name="market_data",
         specs=SPECS,
         check_specs=CHECKS,
         partitions_def=trading_days(settings.history.start_date),
+        backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=retry_policy_for(settings.task(TaskId.INGESTION)),
         pool=DATABASE_WRITE_POOL,
-        description="Task 1: fetch through the source chain, validate, quarantine bad rows, write in one transaction.",
+        description="Task 1: fetch the run's sessions through the source chain, validate, quarantine bad rows, "
+        "write in one transaction.",
     )
     def market_data(
         context: dg.AssetExecutionContext,
@@ -85,12 +89,21 @@ def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
         master_db: MasterDBWriteAccess,
         source_chain: dg.ResourceParam[SourceChain],
     ):
-        day = context.partition_key
+        sessions = context.partition_key_range
         cfg = turbomode.settings()
         universe = list(cfg.universe.symbols)
         writer = master_db.writer()
         try:
-            report = ingest_partition(writer, source_chain, universe, cfg.history.start_date, day, context.run.run_id)
+            report = ingest_sessions(
+                writer,
+                source_chain,
+                universe,
+                cfg.history.start_date,
+                sessions.start,
+                sessions.end,
+                run_id=context.run.run_id,
+                progress=context.log.info,
+            )
         finally:
             writer.close()
         context.log.info(_summary(report))
@@ -102,21 +115,23 @@ def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
 
 def _summary(report: IngestionReport) -> str:
     if not report.is_session:
-        return f"{report.partition_date} is not an NYSE session: nothing to ingest"
+        return f"{report.label} is not a range of NYSE sessions: nothing to ingest"
     failed = ", ".join(f"{s} ({'; '.join(f'{k}: {v}' for k, v in r.items())})" for s, r in report.failures.items())
     return (
-        f"{report.partition_date}: bars {report.rows_by_source} from {report.window_start}; "
-        f"quarantined {len(report.quarantined)}; failed symbols: {failed or 'none'}"
+        f"{report.label} ({len(report.sessions)} sessions): bars {report.rows_by_source} fetched from "
+        f"{report.fetched_from}; quarantined {len(report.quarantined)}; failed symbols: {failed or 'none'}"
     )
 
 
 def _results(report: IngestionReport):
+    """One MaterializeResult per asset; Dagster records it for every session of the run's range."""
     written = report.rows_written
     common = {
-        "partition_date": report.partition_date,
-        "date_range": dg.MetadataValue.text(f"{report.window_start} .. {report.partition_date}")
+        "partition_date": report.last,
+        "date_range": dg.MetadataValue.text(f"{report.first} .. {report.last}")
         if report.is_session
         else dg.MetadataValue.text("not an NYSE session"),
+        "sessions_covered": dg.MetadataValue.int(len(report.sessions)),
     }
     failures = {s: "; ".join(f"{k}: {v}" for k, v in r.items()) for s, r in report.failures.items()}
     preview = report.bars.sort_values(["date", "symbol"]).tail(10) if not report.bars.empty else report.bars
@@ -127,6 +142,9 @@ def _results(report: IngestionReport):
             **common,
             "rows_written": dg.MetadataValue.int(written.get("daily_bars", 0)),
             "symbols_ingested": int(report.bars["symbol"].nunique()) if not report.bars.empty else 0,
+            "new_symbols_from_history": dg.MetadataValue.json(
+                {"fetched_from": report.fetched_from, "symbols": report.new_symbols} if report.new_symbols else {}
+            ),
             "rows_by_source": dg.MetadataValue.json(report.rows_by_source),
             "symbols_failed": dg.MetadataValue.json(failures),
             "sources_down": dg.MetadataValue.json(report.sources_down),
@@ -138,7 +156,7 @@ def _results(report: IngestionReport):
         },
     )
     yield dg.MaterializeResult(
-        asset_key="corporate_actions",
+        asset_key=CORPORATE_ACTIONS,
         metadata={
             **common,
             "splits_written": dg.MetadataValue.int(written.get("splits", 0)),
@@ -146,11 +164,11 @@ def _results(report: IngestionReport):
         },
     )
     yield dg.MaterializeResult(
-        asset_key="fundamentals",
+        asset_key=FUNDAMENTALS,
         metadata={**common, "rows_written": dg.MetadataValue.int(written.get("fundamentals", 0))},
     )
     yield dg.MaterializeResult(
-        asset_key="symbol_metadata",
+        asset_key=SYMBOL_METADATA,
         metadata={**common, "rows_written": dg.MetadataValue.int(written.get("symbol_metadata", 0))},
     )
 
@@ -167,19 +185,22 @@ def _check_results(report: IngestionReport, turbomode: TurboModeHome, universe: 
         return
     reader = turbomode.market_reader()
     try:
-        day_bars = reader.bars(start=report.partition_date, end=report.partition_date)
         # The jump check guards the whole table, so a bad bar stored by an earlier run still fails it.
         history = reader.closes()
         splits = reader.splits()
     finally:
         reader.close()
-    missing = missing_symbols(day_bars, universe)
-    coverage = 1 - len(missing) / len(universe)
+    worst, coverage, missing, short = worst_session(history, universe, report.sessions, COMPLETENESS_FLOOR)
     yield dg.AssetCheckResult(
         check_name="universe_complete",
         asset_key=DAILY_BARS,
         passed=coverage >= COMPLETENESS_FLOOR,
-        metadata={"coverage": coverage, "missing_symbols": dg.MetadataValue.json(missing)},
+        metadata={
+            "coverage": coverage,
+            "worst_session": worst,
+            "missing_symbols": dg.MetadataValue.json(missing),
+            "sessions_below_floor": dg.MetadataValue.int(short),
+        },
     )
     jumps = unexplained_jumps(history, splits)
     yield dg.AssetCheckResult(

@@ -1,4 +1,5 @@
-"""The Task 1 multi-asset, materialised into a temporary TURBOMODE_HOME with a fake source chain."""
+"""The Task 1 multi-asset, materialised into a temporary TURBOMODE_HOME with a fake source chain, over one
+session or a range of sessions in one run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import TaskId, load_settings
@@ -37,9 +39,11 @@ def assets(asset_config: Path) -> dg.AssetsDefinition:
 
 @pytest.fixture
 def materialize(assets, asset_config: Path, home: Path):
-    """materialize(*sources, day=...) -> result, with the small config and the temporary home."""
+    """materialize(*sources, first=..., day=...) -> result of one run over sessions first..day (by default the
+    whole small history; first=day for one partition), with the small config and the temporary home."""
 
-    def run(*sources: FakeSource, day: str = DAY) -> dg.ExecuteInProcessResult:
+    def run(*sources: FakeSource, day: str = DAY, first: str = HISTORY_START) -> dg.ExecuteInProcessResult:
+        ranged = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: day}
         return dg.materialize(
             [assets],
             resources={
@@ -47,7 +51,8 @@ def materialize(assets, asset_config: Path, home: Path):
                 "master_db": MasterDBWriteAccess(turbomode=turbomode),
                 "source_chain": SourceChain(list(sources)),
             },
-            partition_key=day,
+            partition_key=day if first == day else None,
+            tags=None if first == day else ranged,
             raise_on_error=False,
         )
 
@@ -55,8 +60,10 @@ def materialize(assets, asset_config: Path, home: Path):
 
 
 def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    """The asset's metadata (a range run records the same for each of its sessions)."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
+    assert len({repr(e.materialization.metadata) for e in events}) == 1
+    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -66,9 +73,10 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluati
 def test_a_first_materialisation_writes_every_table_with_metadata(materialize, db_path: Path) -> None:
     result = materialize(FakeSource("primary", serves=["AAPL", "MSFT"]), FakeSource("backup"))
     assert result.success
-    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == ASSET_KEYS
-
     sessions = calendar.sessions(HISTORY_START, DAY)
+    recorded = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
+    assert recorded == {(key, session) for key in ASSET_KEYS for session in sessions}, "one run, every session"
+
     bars = read_table(db_path, "daily_bars")
     assert len(bars) == len(UNIVERSE) * len(sessions)
     assert len(read_table(db_path, "symbol_metadata")) == len(read_table(db_path, "fundamentals")) == 3
@@ -78,13 +86,15 @@ def test_a_first_materialisation_writes_every_table_with_metadata(materialize, d
     assert meta["symbols_failed"] == {}
     assert meta["quarantined_rows"] == 0
     assert meta["date_range"] == f"{HISTORY_START} .. {DAY}"
+    assert meta["sessions_covered"] == len(sessions)
+    assert meta["new_symbols_from_history"] == {}
     assert meta["rows_written"] == len(bars)
     preview = meta["preview"]
     assert len(preview.records) == 10
     assert [c.name for c in preview.schema.columns] == ["symbol", "date", "close", "volume", "source"]
     assert preview.records[-1].data["date"] == DAY
     assert metadata(result, "symbol_metadata")["rows_written"] == 3
-    (bars_event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("daily_bars")]
+    bars_event = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("daily_bars")][-1]
     raw = bars_event.materialization.metadata
     for key in ("rows_written", "quarantined_rows"):
         assert isinstance(raw[key], dg.IntMetadataValue), key  # the Plots tab draws ints and floats only
@@ -94,6 +104,30 @@ def test_a_first_materialisation_writes_every_table_with_metadata(materialize, d
     assert evaluations.keys() == {"universe_complete", "no_unexplained_jumps"}
     assert all(c.passed for c in evaluations.values())
     assert evaluations["universe_complete"].metadata["coverage"].value == 1.0
+    assert evaluations["universe_complete"].metadata["worst_session"].value == DAY
+
+
+def test_one_partition_on_a_fresh_home_stores_just_its_session(materialize, db_path: Path) -> None:
+    result = materialize(FakeSource(), first=DAY)
+    assert result.success
+    assert {e.partition for e in result.get_asset_materialization_events()} == {DAY}
+    assert read_table(db_path, "daily_bars")["date"].unique().tolist() == [DAY]
+    assert metadata(result, "daily_bars")["sessions_covered"] == 1
+
+
+def test_completeness_is_judged_on_the_worst_session_of_the_range(materialize) -> None:
+    drop = {field: FakeSource().bar("MSFT", "2026-11-12")[field] * 0.4 for field in ("open", "high", "low", "close")}
+    result = materialize(FakeSource(overrides={("MSFT", "2026-11-12"): drop}))
+    complete = checks(result)["universe_complete"]
+    assert not complete.passed and not result.success
+    assert complete.metadata["worst_session"].value == "2026-11-12"
+    assert complete.metadata["coverage"].value == pytest.approx(2 / 3)
+    assert complete.metadata["missing_symbols"].value == ["MSFT"]
+    assert complete.metadata["sessions_below_floor"].value == 1
+
+
+def test_the_asset_backfills_a_range_in_one_run(assets) -> None:
+    assert assets.backfill_policy == dg.BackfillPolicy.single_run()
 
 
 def test_quarantined_rows_and_failed_symbols_show_in_metadata(materialize, db_path: Path) -> None:
@@ -110,7 +144,9 @@ def test_quarantined_rows_and_failed_symbols_show_in_metadata(materialize, db_pa
     complete = checks(result)["universe_complete"]
     assert not complete.passed
     assert complete.severity == dg.AssetCheckSeverity.ERROR
-    assert complete.metadata["missing_symbols"].value == ["MSFT", "NVDA"]
+    # The worst session is the one whose only bar was quarantined too.
+    assert complete.metadata["worst_session"].value == "2026-11-24"
+    assert complete.metadata["missing_symbols"].value == ["AAPL", "MSFT", "NVDA"]
     assert not result.success, "a failed blocking check fails the run"
     # The checked asset is still stored (what passed validation), as Dagster's blocking checks do.
     assert set(read_table(db_path, "daily_bars")["symbol"]) == {"AAPL"}
@@ -145,7 +181,7 @@ def test_a_jump_already_stored_fails_the_check_on_a_rerun(materialize, db_path: 
             writer.upsert("daily_bars", pd.DataFrame([bad]).assign(source="old"), "source", "2026-11-25T00:00:00")
     finally:
         writer.close()
-    result = materialize(FakeSource())
+    result = materialize(FakeSource(), first=DAY)  # tonight's partition; the bad bar is weeks old
     jumps = checks(result)["no_unexplained_jumps"]
     assert not jumps.passed, "the check guards the whole stored history, not only the partition's window"
     assert jumps.metadata["jumps"].value == 2  # up to the bad close and back down from it
@@ -167,12 +203,13 @@ def test_a_recorded_4_for_1_split_is_not_a_jump(materialize, db_path: Path) -> N
 def test_a_nightly_partition_after_a_first_load(materialize, db_path: Path) -> None:
     assert materialize(FakeSource(), day="2026-11-24").success
     source = FakeSource()
-    result = materialize(source)
+    result = materialize(source, first=DAY)
     assert result.success
     assert [(c[1].isoformat(), c[2].isoformat()) for c in source.calls] == [(DAY, DAY)]
     assert metadata(result, "daily_bars")["date_range"] == f"{DAY} .. {DAY}"
     assert metadata(result, "daily_bars")["rows_by_source"] == {"fake": 3}
-    assert read_table(db_path, "ingestion_log")["partition_date"].tolist() == ["2026-11-24", DAY]
+    logged = read_table(db_path, "ingestion_log")["partition_date"].tolist()
+    assert logged == [f"{HISTORY_START}...2026-11-24", DAY]
 
 
 def test_a_day_that_is_not_a_session_is_not_a_partition(assets) -> None:
