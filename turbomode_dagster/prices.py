@@ -101,3 +101,20 @@ def _product_after(symbols: pd.Series, factors: pd.Series) -> pd.Series:
     total = logs.groupby(symbols).transform("sum")
     through_here = logs.groupby(symbols).cumsum()
     return np.exp(total - through_here)
+
+
+STORED_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume", "close_raw", "adj_factor"]
+
+
+def forward_adjusted_window(
+    bars: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataFrame, start: str, end: str
+) -> pd.DataFrame:
+    """The forward-adjusted rows dated start..end (date as datetime64), from `bars` read from the first bar.
+
+    The factors run from each symbol's first bar, so `bars` must hold its whole history up to `end`.
+    """
+    adjusted = forward_adjusted_bars(bars, splits, dividends)
+    rows = adjusted[(adjusted["date"] >= start) & (adjusted["date"] <= end)]
+    return rows[STORED_COLUMNS].assign(
+        date=pd.to_datetime(rows["date"]).astype("datetime64[ns]"), volume=rows["volume"].astype(float)
+    )
