@@ -126,8 +126,7 @@ def session_features(
     pieces, attrs = [], {}
     for block in feature_blocks(sessions, history_start):
         bars = prices.read(block.anchor, block.last, columns=PRICE_COLUMNS)
-        if bars.empty:
-            raise LookupError(f"no adjusted prices from {block.anchor} to {block.last}: materialise adjusted_prices")
+        _require_every_session(bars, block)
         features = compute_features(bars, backend=backend, sectors=sectors, fundamentals=fundamentals)
         attrs = dict(features.attrs)
         features = in_traded_units(features, bars)
@@ -136,6 +135,17 @@ def session_features(
     out = pd.concat(pieces, ignore_index=True).sort_values(["date", "symbol"], kind="stable", ignore_index=True)
     out.attrs.update(attrs)
     return out
+
+
+def _require_every_session(bars: pd.DataFrame, block: FeatureBlock) -> None:
+    """Refuse a block whose price rows miss a session: its features would silently differ from a backfill's."""
+    present = set(bars["date"].dt.strftime("%Y-%m-%d").unique())
+    missing = [day for day in calendar.sessions(block.anchor, block.last) if day not in present]
+    if missing:
+        raise LookupError(
+            f"adjusted_prices has no rows for {len(missing)} session(s) from {missing[0]} that the features of "
+            f"{block.first}..{block.last} read (from {block.anchor}): materialise adjusted_prices for them first"
+        )
 
 
 def matured_samples(

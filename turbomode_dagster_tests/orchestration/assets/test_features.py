@@ -176,6 +176,23 @@ def test_feature_assets_never_open_the_master_db_for_writing(homes) -> None:
     _, nightly, _, _ = homes
     assets, resources, home = prepare(nightly.parent.parent / "guarded")
     with master_db_untouched(market_db_path(home)):
-        materialize_range(assets, resources, NIGHTS[0], NIGHTS[-1], selection=["adjusted_prices"])
+        materialize_range(assets, resources, HISTORY_START, NIGHTS[-1], selection=["adjusted_prices"])
         materialize_range(assets, resources, NIGHTS[-2], NIGHTS[-1], selection=["feature_panel"])
     assert np.isfinite(dataset(home, "adjusted_prices")["close"]).all()
+
+
+def test_features_refuse_a_price_panel_with_missing_sessions(tmp_path: Path) -> None:
+    """Only the night's prices are stored: the features would come from a truncated block, so the run fails."""
+    assets, resources, _ = prepare(tmp_path)
+    night = NIGHTS[-1]
+    kept = dict(partition_key=night, resources=resources)
+    assert dg.materialize(assets, selection=["adjusted_prices"], **kept).success
+    result = dg.materialize(assets, selection=["feature_panel"], raise_on_error=False, **kept)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.cause.message
+    anchor = block_anchor(night, HISTORY_START)
+    assert (
+        f"adjusted_prices has no rows for {len(calendar.sessions(anchor, night)) - 1} session(s) from {anchor}"
+        in message
+    )
