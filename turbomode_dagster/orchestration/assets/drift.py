@@ -2,8 +2,8 @@
 
 Partition D reads the universe's stored features (feature_panel) and adjusted closes (adjusted_prices)
 up to D, scores them with the champion, compares the last windows ending at D with the baseline stored
-when the champion was trained, checks matured performance, and replaces D's rows in drift_monitoring (and its flag in
-retrain_flags), so a rerun leaves both tables as one run did.
+when the champion was trained, checks matured performance, and replaces D's rows in drift_monitoring
+(and its flag in retrain_flags), so a rerun leaves both tables as one run did.
 """
 
 from pathlib import Path
