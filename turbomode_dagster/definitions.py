@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from turbomode_dagster.config import Settings, TaskId, settings, turbomode_home
+from turbomode_dagster.orchestration.assets.adjusted_prices import build_adjusted_prices_asset
 from turbomode_dagster.orchestration.assets.backtests import build_backtest_assets
 from turbomode_dagster.orchestration.assets.drift import build_drift_assets
 from turbomode_dagster.orchestration.assets.features import build_feature_assets
@@ -14,7 +15,7 @@ from turbomode_dagster.orchestration.assets.models import build_model_assets
 from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
 from turbomode_dagster.orchestration.chaining import chain_schedules, chain_sensors
 from turbomode_dagster.orchestration.failures import build_failure_sensor
-from turbomode_dagster.orchestration.io_managers import ParquetIOManager
+from turbomode_dagster.orchestration.io_managers import ParquetIOManager, SessionDatasetIOManager
 from turbomode_dagster.orchestration.jobs import TASK_GROUPS, task_job
 from turbomode_dagster.orchestration.maintenance_schedule import maintenance_schedule
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
@@ -29,6 +30,7 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
     home = TurboModeHome()
     assets = [
         build_market_data_assets(cfg),
+        build_adjusted_prices_asset(cfg),
         *build_feature_assets(cfg),
         build_model_assets(cfg),
         build_scanner_assets(cfg),
@@ -54,6 +56,7 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
             "master_db": MasterDBWriteAccess(turbomode=home),
             "source_chain": build_chain(cfg, turbomode_home()),
             "parquet_io_manager": ParquetIOManager(),
+            "session_dataset_io_manager": SessionDatasetIOManager(),
         },
     )
 

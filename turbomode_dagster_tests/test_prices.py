@@ -105,3 +105,67 @@ def test_events_outside_the_bars_change_nothing() -> None:
     )
     assert out["adj_factor"].tolist() == [1.0, 1.0]
     assert out["volume"].tolist() == [1000, 1000]
+
+
+def _market(seed: int = 3, sessions: int = 260) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Two symbols of random-walk bars with splits and dividends, one event landing on a bar-less day."""
+    import numpy as np
+
+    from turbomode_dagster import calendar
+
+    days = calendar.sessions("2025-01-02", "2026-12-31")[:sessions]
+    rng = np.random.default_rng(seed)
+    frames = []
+    for symbol in ("AAA", "BBB"):
+        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, len(days))))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": symbol,
+                    "date": days,
+                    "open": close * 0.99,
+                    "high": close * 1.02,
+                    "low": close * 0.97,
+                    "close": close,
+                    "volume": rng.integers(1_000, 5_000, len(days)),
+                }
+            )
+        )
+    raw = pd.concat(frames, ignore_index=True).drop(index=[40])  # AAA misses its bar of days[40]
+    events = splits(("AAA", days[40], 2.0), ("AAA", days[150], 0.5), ("BBB", days[90], 3.0))
+    paid = dividends(("AAA", days[20], 0.4), ("BBB", days[90], 0.3), ("BBB", days[200], 0.5))
+    return raw, events, paid
+
+
+def test_forward_and_backward_adjustment_give_the_same_returns_over_any_window() -> None:
+    import numpy as np
+
+    from turbomode_dagster.prices import forward_adjusted_bars
+
+    raw, events, paid = _market()
+    forward = forward_adjusted_bars(raw, events, paid)
+    backward = adjusted_bars(raw, events, paid)
+    pd.testing.assert_frame_equal(forward[["symbol", "date"]], backward[["symbol", "date"]])
+    for symbol in ("AAA", "BBB"):
+        rows = forward["symbol"] == symbol
+        f, b = forward.loc[rows, "close"].to_numpy(), backward.loc[rows, "close"].to_numpy()
+        for lag in (1, 7, 100, len(f) - 1):
+            np.testing.assert_allclose(f[lag:] / f[:-lag], b[lag:] / b[:-lag], rtol=1e-12, atol=0)
+    # Forward keeps the first bar as traded and grows through dividends (a total-return basis).
+    first = forward.groupby("symbol").head(1)
+    assert (first["adj_factor"] == 1.0).all()
+    bbb = forward[forward["symbol"] == "BBB"]
+    assert bbb["adj_factor"].iloc[-1] > 3.0, "a 3:1 split then dividends raise the factor"
+
+
+def test_a_forward_adjusted_row_never_changes_when_later_sessions_arrive() -> None:
+    from turbomode_dagster.prices import forward_adjusted_bars
+
+    raw, events, paid = _market()
+    days = sorted(raw["date"].unique())
+    for cut in (20, 40, 89, 90, 150, 159):
+        upto = days[cut]
+        early = forward_adjusted_bars(raw[raw["date"] <= upto], events, paid)
+        later = forward_adjusted_bars(raw[raw["date"] <= days[cut + 100]], events, paid)
+        later = later[later["date"] <= upto].reset_index(drop=True)
+        pd.testing.assert_frame_equal(early, later, check_exact=True)

@@ -1,9 +1,12 @@
-"""Retention of Parquet asset partitions and model artifacts.
+"""Retention of per-night Parquet files and model artifacts; the session datasets are never touched.
 
-Parquet: under `$TURBOMODE_HOME/assets/<asset>/`, the files of the newest `keep_sessions` session
-partitions (`YYYY-MM-DD.parquet`) are kept, older ones removed; an unpartitioned `all.parquet` is
-always kept. Every reader of these files (training reads `training_samples`, the backtest
-`oof_predictions`) reads its own session's partition, so the newest sessions are all that reruns need.
+Parquet: under `$TURBOMODE_HOME/assets/<asset>/`, the per-night files (`YYYY-MM-DD.parquet`: the
+model's metrics and out-of-fold predictions) of the newest `keep_sessions` sessions are kept, older
+ones removed; an unpartitioned `all.parquet` is always kept. Their one reader (the backtest reads
+`oof_predictions`) reads its own session's file, so the newest sessions are all that reruns need.
+The session datasets under `$TURBOMODE_HOME/datasets/` (adjusted prices, features, training samples,
+one `YYYY-MM.parquet` per month) are the history itself: this module only ever lists `assets/`, and
+even there a month file does not match SESSION_FILE.
 
 Models: a version's artifact folder `$TURBOMODE_HOME/models/<version>/` is kept when it is the
 champion in TurboMode.db's registry, one of the `keep_model_versions` newest registered versions, or

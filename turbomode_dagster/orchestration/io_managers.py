@@ -1,7 +1,9 @@
-"""A Parquet IO manager: one file per asset partition under `$TURBOMODE_HOME/assets/`.
+"""IO managers: per-night Parquet files under `$TURBOMODE_HOME/assets/`, session datasets under `datasets/`.
 
-Files are written to a temporary name and renamed into place, so a killed run never leaves a
-half-written partition; materialising a partition again replaces its file whole.
+`ParquetIOManager` keeps one file per partition of a per-night asset (the model's metrics, its
+out-of-fold predictions); `SessionDatasetIOManager` keeps the session-keyed assets (adjusted prices,
+features, training samples) as one dataset each, appended by session. Files are written to a
+temporary name and renamed into place, so a killed run never leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import pandas as pd
 
 from turbomode_dagster.config import turbomode_home
 from turbomode_dagster.storage.atomic import atomic_write
+from turbomode_dagster.storage.session_dataset import SessionDataset
+
+DATASETS_DIR = "datasets"
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -43,3 +48,44 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 f"{' for ' + partition if partition else ''} first"
             )
         return pd.read_parquet(path)
+
+
+class SessionDatasetIOManager(dg.ConfigurableIOManager):
+    """Session-keyed assets as `SessionDataset`s under `<root>/<asset>/` (default `$TURBOMODE_HOME/datasets`).
+
+    handle_output replaces the rows of every partition key of the run (one session, or a whole range in a
+    single-run backfill) with the returned frame's rows. load_input hands the downstream the dataset
+    itself rather than a frame: each consumer reads the window it needs (the features an anchored block
+    of prices, training every matured sample up to its night, the scanner one session), which no
+    partition mapping expresses, and a frame of the whole history would be read for nothing. An asset
+    whose rows are keyed by another column than `date` names it in its metadata as `session_column`.
+    """
+
+    root: str = ""
+
+    def dataset(self, key: dg.AssetKey, definition_metadata: dict | None = None) -> SessionDataset:
+        """The dataset of asset `key`."""
+        base = Path(self.root) if self.root else turbomode_home() / DATASETS_DIR
+        column = (definition_metadata or {}).get("session_column", "date")
+        return SessionDataset(base.joinpath(*key.path), key=str(getattr(column, "value", column)))
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        """Write the run's sessions; metadata: the sessions, bytes written, the dataset's size."""
+        if not context.has_asset_partitions:
+            raise ValueError(f"{context.asset_key.to_user_string()}: a session dataset needs a partitioned asset")
+        dataset = self.dataset(context.asset_key, context.definition_metadata)
+        sessions = context.asset_partition_keys
+        written = dataset.write(obj, sessions)
+        context.add_output_metadata(
+            {
+                "path": dg.MetadataValue.path(str(dataset.root)),
+                "sessions_written": dg.MetadataValue.int(len(sessions)),
+                "bytes_written": dg.MetadataValue.int(written),
+                "dataset_bytes": dg.MetadataValue.int(dataset.bytes()),
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> SessionDataset:
+        """The upstream asset's dataset, for the consumer to read its window from."""
+        upstream = context.upstream_output
+        return self.dataset(upstream.asset_key, upstream.definition_metadata)

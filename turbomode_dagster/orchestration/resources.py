@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 
 from turbomode_dagster.config import Settings, load_settings, settings, turbomode_home
-from turbomode_dagster.features.history import MarketHistory, load_history
 from turbomode_dagster.orchestration.pool_slots import free_slots_of_dead_runs
 from turbomode_dagster.storage.market_db import MarketDataReader, MarketDBWriter, market_db_path
 
@@ -34,17 +33,18 @@ class TurboModeHome(dg.ConfigurableResource):
         """The validated configuration."""
         return load_settings(self.config_file) if self.config_file else settings()
 
+    def stored_bytes(self, path: Path | str) -> int:
+        """Bytes on disk of a file (with its SQLite -wal beside it) or of a folder's files: a night's
+        per-asset storage for its metadata."""
+        target = Path(path) if Path(path).is_absolute() else self.path() / path
+        if target.is_dir():
+            return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        wal = target.with_name(target.name + "-wal")
+        return sum(p.stat().st_size for p in (target, wal) if p.is_file())
+
     def market_reader(self) -> MarketDataReader:
         """Read-only Master DB handle: writes through it fail."""
         return MarketDataReader(market_db_path(self.path()))
-
-    def market_history(self, day: str) -> MarketHistory:
-        """The universe's adjusted history up to `day`, read through a read-only handle that is closed after."""
-        reader = self.market_reader()
-        try:
-            return load_history(reader, self.settings().universe.symbols, day)
-        finally:
-            reader.close()
 
 
 class MasterDBWriteAccess(dg.ConfigurableResource):

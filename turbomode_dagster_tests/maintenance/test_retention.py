@@ -92,3 +92,20 @@ def test_each_asset_keeps_its_newest_sessions_and_its_unpartitioned_file(tmp_pat
     assert (assets / "feature_panel" / "all.parquet").exists()
     assert (outcome.files, outcome.bytes) == (4, 40)
     assert prune_partitions(assets, keep_sessions=4).files == 0
+
+
+def test_session_datasets_are_never_pruned(tmp_path: Path) -> None:
+    """Month files of the session datasets, beside or inside assets/, survive any retention setting."""
+    import pandas as pd
+
+    from turbomode_dagster.storage.session_dataset import SessionDataset
+
+    home = tmp_path / "home"
+    frame = pd.DataFrame({"symbol": "AAA", "date": pd.to_datetime(SESSIONS), "x": 1.0})
+    beside = SessionDataset(home / "datasets" / "feature_panel")
+    beside.write(frame, SESSIONS)
+    inside = SessionDataset(home / "assets" / "stray_dataset")
+    inside.write(frame, SESSIONS)
+    before = beside.files() + inside.files()
+    assert prune_partitions(home / "assets", keep_sessions=1).files == 0
+    assert all(p.exists() for p in before)

@@ -28,7 +28,11 @@ def test_the_asset_is_partitioned_grouped_described_and_reads_the_out_of_fold_pr
     assert spec.group_name == "backtests"
     assert spec.kinds == {"pandas", "sqlite"}
     assert "out-of-fold" in spec.description and "backtest_trades" in spec.description
-    assert {d.asset_key for d in spec.deps} == {dg.AssetKey("oof_predictions"), dg.AssetKey("trained_ensemble")}
+    assert {d.asset_key for d in spec.deps} == {
+        dg.AssetKey("oof_predictions"),
+        dg.AssetKey("trained_ensemble"),
+        dg.AssetKey("adjusted_prices"),
+    }
     assert spec.partitions_def is not None
 
 

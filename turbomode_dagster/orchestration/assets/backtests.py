@@ -1,9 +1,10 @@
 """Task 4 as an asset: the backtest of the night's out-of-fold signals, after costs, against benchmarks and chance.
 
-Partition D trades the `oof_predictions` of D's training run on adjusted prices read from the Master DB
-through its read-only handle, and replaces D's rows in TurboMode.db's backtest tables, so a rerun
-leaves them as one run did. Its metadata holds the metrics table, the equity curve and drawdown as
-a picture, the chance baseline and numeric values the asset's Plots tab trends over partitions.
+Partition D trades the `oof_predictions` of D's training run on the stored adjusted_prices panel
+(forward adjusted: the same returns as the backward basis), and replaces D's rows in TurboMode.db's
+backtest tables, so a rerun leaves them as one run did. Its metadata holds the metrics table, the
+equity curve and drawdown as a picture, the chance baseline and numeric values the asset's Plots tab
+trends over partitions.
 """
 
 import dagster as dg
@@ -18,10 +19,12 @@ from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
+from turbomode_dagster.storage.session_dataset import SessionDataset
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 GROUP = "backtests"
 TRAINED_ENSEMBLE = dg.AssetKey("trained_ensemble")
+PRICE_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume", "close_raw"]
 TRENDED = {"sharpe": "net_sharpe", "cagr": "net_cagr", "max_drawdown": "net_max_drawdown"}
 
 
@@ -34,7 +37,7 @@ def build_backtest_assets(settings: Settings) -> dg.AssetsDefinition:
         pool=DATABASE_WRITE_POOL,
         kinds={"pandas", "sqlite"},
         deps=[TRAINED_ENSEMBLE],
-        ins={"oof_predictions": dg.AssetIn()},
+        ins={"oof_predictions": dg.AssetIn(), "adjusted_prices": dg.AssetIn()},
         retry_policy=retry_policy_for(settings.task(TaskId.BACKTEST_GENERATOR)),
         description="Walk-forward, out-of-fold backtest of the ensemble's signals and of each base learner: "
         "long the BUY names (backtest section of the config), traded at the next open after fees and "
@@ -43,18 +46,24 @@ def build_backtest_assets(settings: Settings) -> dg.AssetsDefinition:
         "TurboMode.db.",
     )
     def backtest_report(
-        context: dg.AssetExecutionContext, turbomode: TurboModeHome, oof_predictions: pd.DataFrame
+        context: dg.AssetExecutionContext,
+        turbomode: TurboModeHome,
+        oof_predictions: pd.DataFrame,
+        adjusted_prices: SessionDataset,
     ) -> dg.MaterializeResult:
         cfg = turbomode.settings()
         day = context.partition_key
-        prices = turbomode.market_history(day).bars
+        prices = adjusted_prices.read(oof_predictions["date"].min(), day, columns=PRICE_COLUMNS)
         try:
             params = params_from_settings(cfg)
             report = run_backtest(prices, oof_predictions, params, day, _model_version(context, day))
         except ValueError as exc:
             raise dg.Failure(description=f"backtest of {day} cannot run: {exc}", allow_retries=False) from exc
-        written = TurboModeDB.at_home(turbomode.path()).replace_backtest(day, report.tables())
-        return dg.MaterializeResult(metadata=_metadata(report, written))
+        db = TurboModeDB.at_home(turbomode.path())
+        written = db.replace_backtest(day, report.tables())
+        metadata = _metadata(report, written)
+        metadata["turbomode_db_bytes"] = dg.MetadataValue.int(turbomode.stored_bytes(db.path))
+        return dg.MaterializeResult(metadata=metadata)
 
     return backtest_report
 

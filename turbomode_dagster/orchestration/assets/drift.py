@@ -1,9 +1,9 @@
 """Task 5 as an asset: drift of session D against the champion's baseline, and the retraining flag.
 
-Partition D recomputes the universe's features from the Master DB (read-only), scores them with the
-champion, compares the last windows ending at D with the baseline stored when the champion was
-trained, checks matured performance, and replaces D's rows in drift_monitoring (and its flag in
-retrain_flags), so a rerun leaves both tables as one run did.
+Partition D reads the universe's stored features (feature_panel) and adjusted closes (adjusted_prices)
+up to D, scores them with the champion, compares the last windows ending at D with the baseline stored
+when the champion was trained, checks matured performance, and replaces D's rows in drift_monitoring
+(and its flag in retrain_flags), so a rerun leaves both tables as one run did.
 """
 
 from pathlib import Path
@@ -17,7 +17,7 @@ from turbomode_dagster.drift.chart import drift_png
 from turbomode_dagster.drift.report import flag_reason, monitoring_rows, severity
 from turbomode_dagster.drift.rule import FlagRule
 from turbomode_dagster.drift.session import SessionDrift, evaluate_sessions
-from turbomode_dagster.features import compute_features, make_labels
+from turbomode_dagster.features import make_labels
 from turbomode_dagster.models.ensemble import predict
 from turbomode_dagster.models.registry import load_ensemble
 from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
@@ -26,6 +26,7 @@ from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.drift_log import DriftLog, RetrainFlag
+from turbomode_dagster.storage.session_dataset import SessionDataset
 from turbomode_dagster.storage.turbomode_db import ModelRecord, TurboModeDB
 
 GROUP = "drift"
@@ -44,24 +45,33 @@ def build_drift_assets(settings: Settings) -> dg.AssetsDefinition:
         group_name=GROUP,
         pool=DATABASE_WRITE_POOL,
         kinds={"pandas", "sqlite"},
-        deps=[dg.AssetKey("daily_bars"), dg.AssetKey("trained_ensemble"), dg.AssetKey("backtest_report")],
+        deps=[dg.AssetKey("trained_ensemble"), dg.AssetKey("backtest_report")],
         retry_policy=retry_policy_for(settings.task(TaskId.DRIFT_MONITOR)),
         description="Drift of the session's last windows against the champion's training baseline: PSI, KL "
         "divergence and KS per feature and for p_buy/p_sell, alert levels calibrated on the training window, "
         "persistence, the volatility-regime check (cross-sectional return dispersion), matured performance, and "
         "the retraining flag; tables drift_monitoring and retrain_flags in TurboMode.db.",
     )
-    def drift_report(context: dg.AssetExecutionContext, turbomode: TurboModeHome) -> dg.MaterializeResult:
+    def drift_report(
+        context: dg.AssetExecutionContext,
+        turbomode: TurboModeHome,
+        feature_panel: SessionDataset,
+        adjusted_prices: SessionDataset,
+    ) -> dg.MaterializeResult:
         cfg = turbomode.settings()
         day = context.partition_key
         db = TurboModeDB.at_home(turbomode.path())
         champion, baseline = _champion_and_baseline(db, day)
-        result = _evaluate(turbomode, cfg, champion, baseline, day)
+        features = feature_panel.read(end=day)
+        closes = adjusted_prices.read(end=day, columns=["symbol", "date", "close"])
+        result = _evaluate(features, closes, cfg, champion, baseline, day)
         rows = monitoring_rows(result, champion.model_version)
         log = DriftLog(db)
         flag = log.replace_session(day, rows, flag_reason(result))
         context.log.info(_summary(result, flag))
-        return dg.MaterializeResult(metadata=_metadata(result, rows, flag, log, day))
+        metadata = _metadata(result, rows, flag, log, day)
+        metadata["turbomode_db_bytes"] = dg.MetadataValue.int(turbomode.stored_bytes(db.path))
+        return dg.MaterializeResult(metadata=metadata)
 
     return drift_report
 
@@ -84,14 +94,15 @@ def _champion_and_baseline(db: TurboModeDB, day: str) -> tuple[ModelRecord, Drif
 
 
 def _evaluate(
-    turbomode: TurboModeHome, cfg: Settings, champion: ModelRecord, baseline: DriftBaseline, day: str
+    features: pd.DataFrame,
+    closes: pd.DataFrame,
+    cfg: Settings,
+    champion: ModelRecord,
+    baseline: DriftBaseline,
+    day: str,
 ) -> SessionDrift:
-    """Features and labels up to `day` from the Master DB, scored by the champion, judged by the rule."""
-    history = turbomode.market_history(day)
-    features = compute_features(
-        history.bars, backend=cfg.compute.backend, sectors=history.sectors, fundamentals=history.fundamentals
-    )
-    labels = make_labels(history.bars, cfg.labels.horizon, cfg.labels.sell_threshold, cfg.labels.buy_threshold)
+    """Stored features and labels (from adjusted closes) up to `day`, scored by the champion, judged by the rule."""
+    labels = make_labels(closes, cfg.labels.horizon, cfg.labels.sell_threshold, cfg.labels.buy_threshold)
     ensemble = load_ensemble(Path(champion.artifact_path))
     try:
         (result,) = evaluate_sessions(

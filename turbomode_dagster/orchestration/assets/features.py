@@ -1,46 +1,64 @@
 """Task 2, part 1 as assets: the point-in-time feature panel and the labelled training samples.
 
-Both are partitioned by NYSE session: partition D holds every (symbol, date) up to D, computed only
-from what the Master DB knew at D's close, and is stored as Parquet under $TURBOMODE_HOME/assets.
+Both are session datasets under $TURBOMODE_HOME/datasets (partition D = session D's rows) and
+backfill a range in one run; a session's values do not depend on how the range was split into runs
+(features come from anchored blocks of the shared adjusted_prices panel, see features/history.py).
 """
 
 import dagster as dg
 import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.features import compute_features, make_labels, training_samples
 from turbomode_dagster.features.chart import class_balance_png
+from turbomode_dagster.features.history import WARMUP_SESSIONS, matured_samples, session_features
 from turbomode_dagster.features.summary import class_shares, feature_summary, missing_values
 from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
+from turbomode_dagster.storage.session_dataset import SessionDataset
 
 GROUP = "features"
-MARKET_DATA = [dg.AssetKey(k) for k in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")]
 
 
 def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """feature_panel and training_samples over the same session partitions as the market data."""
     partitions = trading_days(settings.history.start_date)
     retry_policy = retry_policy_for(settings.task(TaskId.ORCHESTRATOR))
+    common = {
+        "partitions_def": partitions,
+        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "group_name": GROUP,
+        "kinds": {"pandas", "parquet"},
+        "io_manager_key": "session_dataset_io_manager",
+        "retry_policy": retry_policy,
+    }
 
     @dg.asset(
-        partitions_def=partitions,
-        group_name=GROUP,
-        kinds={"pandas", "parquet"},
-        deps=MARKET_DATA,
-        io_manager_key="parquet_io_manager",
-        retry_policy=retry_policy,
-        description="Point-in-time features for every symbol and session up to the partition's session: "
-        "TA-Lib-defined RSI/MACD/ATR/Bollinger plus scale-free returns, trend, volatility, volume, candle, "
-        "cross-sectional and fundamental ratios. pandas on the CPU, cuDF on a GPU (compute.backend).",
+        **common,
+        description="Point-in-time features of each symbol on the partition's session: TA-Lib-defined "
+        "RSI/MACD/ATR/Bollinger (in the session's traded units) plus scale-free returns, trend, volatility, "
+        "volume, candle, cross-sectional and fundamental ratios, computed from adjusted_prices from "
+        f"{WARMUP_SESSIONS} sessions before the session's calendar year. pandas on the CPU, cuDF on a GPU.",
     )
-    def feature_panel(context: dg.AssetExecutionContext, turbomode: TurboModeHome) -> pd.DataFrame:
+    def feature_panel(
+        context: dg.AssetExecutionContext, turbomode: TurboModeHome, adjusted_prices: SessionDataset
+    ) -> pd.DataFrame:
         cfg = turbomode.settings()
-        history = turbomode.market_history(context.partition_key)
-        features = compute_features(
-            history.bars, backend=cfg.compute.backend, sectors=history.sectors, fundamentals=history.fundamentals
+        symbols = cfg.universe.symbols
+        reader = turbomode.market_reader()
+        try:
+            sectors = reader.metadata()[["symbol", "sector"]]
+            fundamentals = reader.fundamentals(symbols=symbols, known_by=context.partition_keys[-1])
+        finally:
+            reader.close()
+        features = session_features(
+            adjusted_prices,
+            context.partition_keys,
+            settings.history.start_date.isoformat(),
+            cfg.compute.backend,
+            sectors,
+            fundamentals,
         )
         context.log.info(f"features computed on {features.attrs['backend']}: {features.attrs['backend_reason']}")
         last_session = features[features["date"] == features["date"].max()]
@@ -59,37 +77,42 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         name="training_samples",
-        partitions_def=partitions,
-        group_name=GROUP,
-        kinds={"pandas", "parquet"},
-        deps=MARKET_DATA,
-        io_manager_key="parquet_io_manager",
-        retry_policy=retry_policy,
-        description="Features joined with SELL/HOLD/BUY labels from the forward close-to-close return over "
-        "labels.horizon sessions; rows whose label window runs past the partition's session are left out.",
+        **common,
+        metadata={"session_column": "label_date"},
+        description="The labelled samples whose label matured on the partition's session: the features of "
+        "each symbol's bar labels.horizon sessions earlier, joined with the SELL/HOLD/BUY label of its "
+        "forward close-to-close return up to this session (from adjusted_prices); label_date is this session.",
     )
     def training_samples_asset(
-        context: dg.AssetExecutionContext, turbomode: TurboModeHome, feature_panel: pd.DataFrame
+        context: dg.AssetExecutionContext,
+        turbomode: TurboModeHome,
+        feature_panel: SessionDataset,
+        adjusted_prices: SessionDataset,
     ) -> pd.DataFrame:
-        cfg = turbomode.settings()
-        history = turbomode.market_history(context.partition_key)
-        labels = make_labels(history.bars, cfg.labels.horizon, cfg.labels.sell_threshold, cfg.labels.buy_threshold)
-        samples = training_samples(feature_panel, labels)
-        context.add_output_metadata(_samples_metadata(samples, labels, cfg.labels.horizon, context.partition_key))
+        labels = turbomode.settings().labels
+        samples = matured_samples(
+            feature_panel,
+            adjusted_prices,
+            context.partition_keys,
+            settings.history.start_date.isoformat(),
+            labels.horizon,
+            labels.sell_threshold,
+            labels.buy_threshold,
+        )
+        context.add_output_metadata(_samples_metadata(samples, labels.horizon, context.partition_keys[-1]))
         return samples
 
     return [feature_panel, training_samples_asset]
 
 
-def _samples_metadata(samples: pd.DataFrame, labels: pd.DataFrame, horizon: int, day: str) -> dict[str, object]:
-    """Shape, class shares (numbers the Plots tab trends, and a picture of them per month), left-out rows."""
+def _samples_metadata(samples: pd.DataFrame, horizon: int, day: str) -> dict[str, object]:
+    """Shape, class shares (numbers the Plots tab trends, and a picture of them per month)."""
     shares = class_shares(samples)
     metadata = {
         **_shape(samples),
         "class_balance": dg.MetadataValue.json({k: round(v, 4) for k, v in shares.items()}),
         **{f"share_{k.lower()}": dg.MetadataValue.float(v) for k, v in shares.items()},
         "horizon": dg.MetadataValue.int(horizon),
-        "unlabelled_rows_left_out": dg.MetadataValue.int(int(labels["label"].isna().sum())),
     }
     if len(samples):
         picture = class_balance_png(samples, f"{day}: label shares per month")

@@ -2,8 +2,9 @@
 
 `trained_ensemble` holds the out-of-sample metrics table (every model next to the always-HOLD and
 class-prior baselines); `oof_predictions` holds every outer validation fold's probabilities for each
-base learner and the ensemble, which the backtest trades on. Training reads the Master DB only
-through the feature assets and writes only TurboMode.db and `$TURBOMODE_HOME/models/`.
+base learner and the ensemble, which the backtest trades on. Training reads its window, every sample
+whose label matured by the night, from the training_samples dataset, and writes only TurboMode.db,
+`$TURBOMODE_HOME/models/` and its two per-night Parquet files.
 """
 
 import datetime as dt
@@ -28,6 +29,7 @@ from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.drift_log import DriftLog
+from turbomode_dagster.storage.session_dataset import SessionDataset
 from turbomode_dagster.storage.turbomode_db import ModelRecord, TrainingRun, TurboModeDB
 
 GROUP = "models"
@@ -73,8 +75,9 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
         ins={"training_samples": dg.AssetIn()},
         retry_policy=retry_policy_for(settings.task(TaskId.ORCHESTRATOR)),
     )
-    def model_training(context: dg.AssetExecutionContext, turbomode: TurboModeHome, training_samples: pd.DataFrame):
+    def model_training(context: dg.AssetExecutionContext, turbomode: TurboModeHome, training_samples: SessionDataset):
         cfg = turbomode.settings()
+        training_samples = training_window(training_samples, context.partition_key)
         home = turbomode.path()
         db = TurboModeDB.at_home(home)
         run = TrainingRun(run_id=context.run.run_id, started_at=_now(), status="running")
@@ -124,7 +127,10 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
         yield dg.Output(
             metrics,
             output_name="trained_ensemble",
-            metadata=_metadata(record, decision, result, importance, len(training_samples)),
+            metadata={
+                **_metadata(record, decision, result, importance, len(training_samples)),
+                "artifact_bytes": dg.MetadataValue.int(turbomode.stored_bytes(record.artifact_path)),
+            },
         )
         yield dg.Output(
             result.oof,
@@ -166,6 +172,16 @@ def _metadata(
         **shap,
         "artifact_path": dg.MetadataValue.path(record.artifact_path),
     }
+
+
+def training_window(samples: SessionDataset, day: str) -> pd.DataFrame:
+    """Every sample whose label matured by `day`, in (symbol, date) order, without the maturity key.
+
+    A fixed order and the columns training always had keep the model version and artifacts the same
+    bytes for the same samples.
+    """
+    window = samples.read(end=day).drop(columns=samples.key)
+    return window.sort_values(["symbol", "date"], kind="stable", ignore_index=True)
 
 
 def record_drift_baseline(

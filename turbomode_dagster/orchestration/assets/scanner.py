@@ -2,12 +2,12 @@
 
 Partition D scores every universe symbol's bar of session D with the champion ensemble and replaces
 D's rows in TurboMode.db's `predictions` and `signals`, so a rerun leaves the tables as one run did.
+It reads only session D's rows of the feature_panel dataset.
 """
 
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import Settings, TaskId
@@ -19,6 +19,7 @@ from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.scanner import Scan, scan_session
 from turbomode_dagster.signals.preview import signal_counts, signal_preview
+from turbomode_dagster.storage.session_dataset import SessionDataset
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 GROUP = "scanner"
@@ -40,7 +41,7 @@ def build_scanner_assets(settings: Settings) -> dg.AssetsDefinition:
         "and signals in TurboMode.db.",
     )
     def overnight_signals(
-        context: dg.AssetExecutionContext, turbomode: TurboModeHome, feature_panel: pd.DataFrame
+        context: dg.AssetExecutionContext, turbomode: TurboModeHome, feature_panel: SessionDataset
     ) -> dg.MaterializeResult:
         cfg = turbomode.settings()
         day = context.partition_key
@@ -55,7 +56,7 @@ def build_scanner_assets(settings: Settings) -> dg.AssetsDefinition:
             )
         target = calendar.next_session(day)
         scan = scan_session(
-            feature_panel,
+            feature_panel.read(day, day),
             list(cfg.universe.symbols),
             load_ensemble(Path(champion.artifact_path)),
             champion.model_version,
@@ -67,7 +68,9 @@ def build_scanner_assets(settings: Settings) -> dg.AssetsDefinition:
         if scan.missing:
             context.log.warning(f"no bar on {day} for {len(scan.missing)} symbol(s), not scored: {scan.missing}")
         db.replace_scan(day, scan.predictions, scan.signals)
-        return dg.MaterializeResult(metadata=_metadata(scan, champion.model_version, day, target))
+        metadata = _metadata(scan, champion.model_version, day, target)
+        metadata["turbomode_db_bytes"] = dg.MetadataValue.int(turbomode.stored_bytes(db.path))
+        return dg.MaterializeResult(metadata=metadata)
 
     return overnight_signals
 

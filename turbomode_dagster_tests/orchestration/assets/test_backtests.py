@@ -17,12 +17,13 @@ import dagster as dg
 import pytest
 
 from turbomode_dagster.config import load_settings
+from turbomode_dagster.orchestration.assets.adjusted_prices import build_adjusted_prices_asset
 from turbomode_dagster.orchestration.assets.backtests import build_backtest_assets
 from turbomode_dagster.orchestration.assets.drift import build_drift_assets
 from turbomode_dagster.orchestration.assets.features import build_feature_assets
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
 from turbomode_dagster.orchestration.assets.models import build_model_assets
-from turbomode_dagster.orchestration.io_managers import ParquetIOManager
+from turbomode_dagster.orchestration.io_managers import ParquetIOManager, SessionDatasetIOManager
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
@@ -30,6 +31,7 @@ from turbomode_dagster.storage.market_db import market_db_path
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 from turbomode_dagster_tests.conftest import dump_tables, write_config
 from turbomode_dagster_tests.master_db_guard import master_db_untouched
+from turbomode_dagster_tests.orchestration.assets.backfill import first_night
 
 DAY = "2026-11-25"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "KO", "SPY"]
@@ -85,6 +87,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     settings = load_settings(config)
     assets = [
         build_market_data_assets(settings),
+        build_adjusted_prices_asset(settings),
         *build_feature_assets(settings),
         build_model_assets(settings),
         build_backtest_assets(settings),
@@ -96,10 +99,10 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
         "master_db": MasterDBWriteAccess(turbomode=turbomode),
         "source_chain": SourceChain([SampleSource(seed=7, planted_effect=1.0)]),
         "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
+        "session_dataset_io_manager": SessionDatasetIOManager(root=str(home / "datasets")),
     }
     instance = dg.DagsterInstance.ephemeral()  # shared, so the rerun finds the training run's model_version
-    first = dg.materialize(assets, resources=resources, partition_key=DAY, instance=instance)
-    assert first.success
+    first = first_night(assets, resources, PATCHES["history.start_date"], DAY, instance)
     after_first = dump_tables(turbomode_db_path(home))
     with master_db_untouched(market_db_path(home)):
         again = dg.materialize(assets, resources=resources, partition_key=DAY, selection=RERUN, instance=instance)

@@ -1,102 +1,198 @@
-"""The feature and training-sample assets, materialised after ingestion on the built-in sample market."""
+"""adjusted_prices, feature_panel and training_samples as session datasets, materialised after ingestion.
+
+The headline test is the issue's: one backfill of a whole range stores the same bits as a first load
+followed by night-by-night runs, across a split, a dividend and a block boundary (the year change).
+"""
 
 from __future__ import annotations
 
-import base64
-import re
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.features import FEATURE_COLUMNS
+from turbomode_dagster.features.history import PRICE_UNIT_COLUMNS, block_anchor
+from turbomode_dagster.orchestration.assets.adjusted_prices import build_adjusted_prices_asset
 from turbomode_dagster.orchestration.assets.features import build_feature_assets
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
-from turbomode_dagster.orchestration.io_managers import ParquetIOManager
+from turbomode_dagster.orchestration.io_managers import SessionDatasetIOManager
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
-from turbomode_dagster.sources.sample import SampleSource
 from turbomode_dagster.storage.market_db import market_db_path
+from turbomode_dagster.storage.session_dataset import SessionDataset
+from turbomode_dagster_tests.conftest import FakeSource, write_config
 from turbomode_dagster_tests.master_db_guard import master_db_untouched
+from turbomode_dagster_tests.orchestration.assets.backfill import DATASET_ASSETS, materialize_range
 
-DAY = "2026-11-25"
-SYMBOLS = ["AAPL", "MSFT", "JPM", "XOM", "KO"]
+SYMBOLS = ["AAPL", "MSFT", "NVDA"]
+HISTORY_START = "2024-03-01"
+NIGHTS = calendar.sessions("2025-12-24", "2026-01-08")  # across the year change
+SPLIT = ("AAPL", "2025-12-30")  # 2-for-1 inside the nights
+DIVIDEND = ("MSFT", "2026-01-05")
+DATASETS = DATASET_ASSETS
+MARKET_DATA = ["daily_bars", "corporate_actions", "fundamentals", "symbol_metadata"]
 
 
-@pytest.fixture
-def night(make_config, home: Path):
-    """Ingest and build features for DAY on five sample symbols over about 18 months."""
-    config = make_config({"universe.symbols": SYMBOLS, "history.start_date": "2025-05-01", "sources.order": ["sample"]})
+def source() -> FakeSource:
+    return FakeSource(splits={SPLIT: 2.0}, dividends={DIVIDEND: 0.8})
+
+
+def prepare(root: Path) -> tuple[list, dict, Path]:
+    """A home whose Master DB holds the whole history up to the last night (ingested as one partition)."""
+    home = root / "home"
+    home.mkdir(parents=True)
+    config = root / "config.json"
+    write_config(config, {"universe.symbols": SYMBOLS, "history.start_date": HISTORY_START, "sources.order": ["csv"]})
     settings = load_settings(config)
     turbomode = TurboModeHome(home=str(home), config_file=str(config))
     resources = {
         "turbomode": turbomode,
         "master_db": MasterDBWriteAccess(turbomode=turbomode),
-        "source_chain": SourceChain([SampleSource(seed=7)]),
-        "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
+        "source_chain": SourceChain([source()]),
+        "session_dataset_io_manager": SessionDatasetIOManager(root=str(home / "datasets")),
     }
-    assets = [build_market_data_assets(settings), *build_feature_assets(settings)]
-    result = dg.materialize(assets, resources=resources, partition_key=DAY)
-    return result, home
+    assets = [
+        build_market_data_assets(settings),
+        build_adjusted_prices_asset(settings),
+        *build_feature_assets(settings),
+    ]
+    assert dg.materialize(assets, resources=resources, partition_key=NIGHTS[-1], selection=MARKET_DATA).success
+    return assets, resources, home
 
 
-def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    return {k: v.value for k, v in result.asset_materializations_for_node(key)[0].metadata.items()}
+def dataset(home: Path, name: str) -> pd.DataFrame:
+    key = "label_date" if name == "training_samples" else "date"
+    return SessionDataset(home / "datasets" / name, key=key).read()
 
 
-def test_feature_panel_is_stored_per_partition_with_backend_and_shape(night):
-    result, home = night
-    panel = pd.read_parquet(home / "assets" / "feature_panel" / f"{DAY}.parquet")
+def files(home: Path) -> dict[Path, tuple[int, int]]:
+    """Every file under `home` with its size and modification time, but SQLite's -shm (the WAL index, a
+    fixed-size shared-memory file every reader maps, not stored data)."""
+    return {
+        p: (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in home.rglob("*")
+        if p.is_file() and not p.name.endswith("-shm")
+    }
+
+
+def bytes_written(before: dict[Path, tuple[int, int]], after: dict[Path, tuple[int, int]]) -> int:
+    """Bytes of the files created or rewritten between two snapshots (a rewritten file counts whole)."""
+    return sum(size for path, (size, stamp) in after.items() if before.get(path) != (size, stamp))
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dg.ExecuteInProcessResult, int]:
+    """One home backfilled in one run; another loaded up to the first night, then run night by night.
+    Also returns the bytes the last night wrote into its home."""
+    assets, resources, backfilled = prepare(tmp_path_factory.mktemp("backfill"))
+    result = materialize_range(assets, resources, HISTORY_START, NIGHTS[-1])
+    assets, resources, nightly = prepare(tmp_path_factory.mktemp("nightly"))
+    materialize_range(assets, resources, HISTORY_START, calendar.previous_session(NIGHTS[0]))
+    for night in NIGHTS:
+        before = files(nightly)
+        assert dg.materialize(assets, resources=resources, partition_key=night, selection=DATASET_ASSETS).success
+    return backfilled, nightly, result, bytes_written(before, files(nightly))
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_one_backfill_equals_night_by_night_bit_for_bit(homes, name: str) -> None:
+    backfilled, nightly, _, _ = homes
+    once, nights = dataset(backfilled, name), dataset(nightly, name)
+    assert len(once) > 0
+    pd.testing.assert_frame_equal(once, nights, check_exact=True)
+    for column in once.columns:
+        if once[column].dtype == object:
+            assert once[column].tolist() == nights[column].tolist(), column
+        else:
+            assert once[column].to_numpy().tobytes() == nights[column].to_numpy().tobytes(), column
+
+
+def test_the_range_crosses_a_split_a_dividend_and_a_block_boundary(homes) -> None:
+    backfilled, _, _, _ = homes
+    prices = dataset(backfilled, "adjusted_prices")
+    aapl = prices[prices["symbol"] == "AAPL"].set_index("date")
+    before, on = pd.Timestamp(calendar.previous_session(SPLIT[1])), pd.Timestamp(SPLIT[1])
+    assert aapl.loc[on, "close_raw"] < 0.6 * aapl.loc[before, "close_raw"], "traded price halves at the split"
+    assert aapl.loc[on, "close"] > 0.9 * aapl.loc[before, "close"], "adjusted price is continuous"
+    msft = prices[prices["symbol"] == "MSFT"].set_index("date")
+    assert msft.loc[pd.Timestamp(DIVIDEND[1]), "adj_factor"] > msft.loc[pd.Timestamp("2026-01-02"), "adj_factor"]
+    assert block_anchor(NIGHTS[0], HISTORY_START) == HISTORY_START
+    assert block_anchor(NIGHTS[-1], HISTORY_START) > HISTORY_START, "2026's block starts later than 2025's"
+
+
+def test_features_are_stored_per_session_in_traded_units(homes) -> None:
+    backfilled, _, result, _ = homes
+    panel = dataset(backfilled, "feature_panel")
     assert list(panel.columns) == ["symbol", "date", *FEATURE_COLUMNS]
     assert set(panel["symbol"]) == set(SYMBOLS)
-    assert panel["date"].max() == pd.Timestamp(DAY)
-    meta = _metadata(result, "feature_panel")
+    assert panel["date"].min() >= pd.Timestamp(HISTORY_START) and panel["date"].max() == pd.Timestamp(NIGHTS[-1])
+    prices = dataset(backfilled, "adjusted_prices").set_index(["symbol", "date"])
+    last = panel[panel["date"] == panel["date"].max()].set_index(["symbol", "date"])
+    # A 20-row Bollinger middle band is a mean of closes: in traded units it sits near the traded close.
+    ratio = last["bb_middle_20"] / prices.loc[last.index, "close_raw"]
+    assert ((ratio > 0.9) & (ratio < 1.1)).all(), ratio
+    assert set(PRICE_UNIT_COLUMNS) <= set(FEATURE_COLUMNS)
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("feature_panel")[0].metadata.items()}
     assert meta["backend"] == "pandas"
-    assert "auto chose pandas" in meta["backend_reason"]
     assert meta["rows"] == len(panel)
-    assert meta["date_range"].endswith(DAY)
     assert meta["features"] == len(FEATURE_COLUMNS)
-    latest = meta["latest_session"]
-    assert [c.name for c in latest.schema.columns] == ["feature", "min", "median", "max"]
-    assert [r.data["feature"] for r in latest.records] == list(FEATURE_COLUMNS), "one row per feature"
-    last = panel[panel["date"] == panel["date"].max()]
-    assert meta["latest_session_missing_values"] == int(last[list(FEATURE_COLUMNS)].isna().sum().sum())
+    assert meta["bytes_written"] > 0 and meta["sessions_written"] == len(calendar.sessions(HISTORY_START, NIGHTS[-1]))
 
 
-def test_training_samples_leave_out_rows_whose_label_window_passes_the_night(night):
-    result, home = night
-    samples = pd.read_parquet(home / "assets" / "training_samples" / f"{DAY}.parquet")
-    last_labelled = calendar.sessions("2026-11-01", DAY)[-6]  # horizon 5: the 5 latest sessions have no label
-    assert samples["date"].max() == pd.Timestamp(last_labelled)
+def test_training_samples_of_a_session_are_the_labels_that_matured_on_it(homes) -> None:
+    backfilled, _, _, _ = homes
+    samples = dataset(backfilled, "training_samples")
+    prices = dataset(backfilled, "adjusted_prices")
+    day = pd.Timestamp(NIGHTS[-1])
+    today = samples[samples["label_date"] == day]
+    assert len(today) == len(SYMBOLS)
+    sessions = calendar.sessions(HISTORY_START, NIGHTS[-1])
+    assert (today["date"] == pd.Timestamp(sessions[-6])).all(), "horizon 5: features of 5 sessions back"
+    close = prices.set_index(["symbol", "date"])["close"]
+    for row in today.itertuples():
+        expected = close[(row.symbol, day)] / close[(row.symbol, row.date)] - 1.0
+        assert row.fwd_return == expected
     assert set(samples["label"].unique()) <= {0, 1, 2}
-    meta = _metadata(result, "training_samples")
-    assert meta["rows"] == len(samples)
-    assert meta["unlabelled_rows_left_out"] == 5 * len(SYMBOLS)
-    assert set(meta["class_balance"]) == {"SELL", "HOLD", "BUY"}
-    assert abs(sum(meta["class_balance"].values()) - 1) < 1e-3
-    raw = result.asset_materializations_for_node("training_samples")[0].metadata
-    buy_share = float((samples["label"] == 2).mean())
-    assert isinstance(raw["share_buy"], dg.FloatMetadataValue) and raw["share_buy"].value == pytest.approx(buy_share)
-    picture = re.fullmatch(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", meta["class_balance_picture"])
-    assert picture is not None and base64.b64decode(picture.group(1)).startswith(b"\x89PNG")
+    assert samples["label_date"].max() == day
 
 
-def test_feature_assets_never_open_the_master_db_for_writing(make_config, home, night):
+def test_a_night_writes_a_bounded_number_of_bytes(homes) -> None:
+    """A night rewrites its month file of each dataset and nothing else (the storage-growth goal)."""
+    _, nightly, _, written = homes
+    month = f"{NIGHTS[-1][:7]}.parquet"
+    month_files = sum((nightly / "datasets" / name / month).stat().st_size for name in DATASETS)
+    assert written == month_files
+    history = sum(SessionDataset(nightly / "datasets" / name).bytes() for name in DATASETS)
+    assert written < history / 10, (written, history)
+
+
+def test_feature_assets_never_open_the_master_db_for_writing(homes) -> None:
     """Any read-write open of market_data.db (at sqlite3.connect itself) or any change to its bytes fails."""
-    _, home = night
-    config = make_config({"universe.symbols": SYMBOLS, "history.start_date": "2025-05-01"})
-    settings = load_settings(config)
+    _, nightly, _, _ = homes
+    assets, resources, home = prepare(nightly.parent.parent / "guarded")
     with master_db_untouched(market_db_path(home)):
-        result = dg.materialize(
-            build_feature_assets(settings),
-            resources={
-                "turbomode": TurboModeHome(home=str(home), config_file=str(config)),
-                "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
-            },
-            partition_key=DAY,
-            selection=["feature_panel", "training_samples"],
-        )
-    assert result.success
+        materialize_range(assets, resources, HISTORY_START, NIGHTS[-1], selection=["adjusted_prices"])
+        materialize_range(assets, resources, NIGHTS[-2], NIGHTS[-1], selection=["feature_panel"])
+    assert np.isfinite(dataset(home, "adjusted_prices")["close"]).all()
+
+
+def test_features_refuse_a_price_panel_with_missing_sessions(tmp_path: Path) -> None:
+    """Only the night's prices are stored: the features would come from a truncated block, so the run fails."""
+    assets, resources, _ = prepare(tmp_path)
+    night = NIGHTS[-1]
+    kept = dict(partition_key=night, resources=resources)
+    assert dg.materialize(assets, selection=["adjusted_prices"], **kept).success
+    result = dg.materialize(assets, selection=["feature_panel"], raise_on_error=False, **kept)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.cause.message
+    anchor = block_anchor(night, HISTORY_START)
+    assert (
+        f"adjusted_prices has no rows for {len(calendar.sessions(anchor, night)) - 1} session(s) from {anchor}"
+        in message
+    )

@@ -21,18 +21,21 @@ import pytest
 from turbomode_dagster.config import Settings, load_settings
 from turbomode_dagster.features import FEATURE_COLUMNS
 from turbomode_dagster.models.registry import MANIFEST, META_FILE, artifact_dir
+from turbomode_dagster.orchestration.assets.adjusted_prices import build_adjusted_prices_asset
 from turbomode_dagster.orchestration.assets.features import build_feature_assets
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
 from turbomode_dagster.orchestration.assets.models import build_model_assets
 from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
-from turbomode_dagster.orchestration.io_managers import ParquetIOManager
+from turbomode_dagster.orchestration.io_managers import ParquetIOManager, SessionDatasetIOManager
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
 from turbomode_dagster.storage.market_db import market_db_path
+from turbomode_dagster.storage.session_dataset import SessionDataset
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 from turbomode_dagster_tests.conftest import dump_tables, read_table, write_config
 from turbomode_dagster_tests.master_db_guard import master_db_untouched
+from turbomode_dagster_tests.orchestration.assets.backfill import first_night
 
 DAY = "2026-11-25"
 NEXT_SESSION = "2026-11-27"  # Thanksgiving (2026-11-26) is a holiday
@@ -81,6 +84,7 @@ class Night:
 def all_assets(settings: Settings) -> list:
     return [
         build_market_data_assets(settings),
+        build_adjusted_prices_asset(settings),
         *build_feature_assets(settings),
         build_model_assets(settings),
         build_scanner_assets(settings),
@@ -94,6 +98,7 @@ def resources(home: Path, config: Path) -> dict:
         "master_db": MasterDBWriteAccess(turbomode=turbomode),
         "source_chain": SourceChain([SampleSource(seed=7, planted_effect=1.0)]),
         "parquet_io_manager": ParquetIOManager(root=str(home / "assets")),
+        "session_dataset_io_manager": SessionDatasetIOManager(root=str(home / "datasets")),
     }
 
 
@@ -111,8 +116,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     config = write_config(root / "config.json", PATCHES)
     settings = load_settings(config)
     assets = all_assets(settings)
-    first = dg.materialize(assets, resources=resources(home, config), partition_key=DAY)
-    assert first.success
+    first = first_night(assets, resources(home, config), PATCHES["history.start_date"], DAY)
     after_first, artifacts_first = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
     with master_db_untouched(market_db_path(home)):
         scan_again = dg.materialize(
@@ -166,7 +170,7 @@ def test_training_run_shap_log_and_artifacts_are_recorded(night):
     runs = read_table(night.db, "training_runs")
     first = runs[runs["run_id"] == night.first.run_id]
     assert list(first["status"]) == ["succeeded"]
-    samples = pd.read_parquet(night.home / "assets" / "training_samples" / f"{DAY}.parquet")
+    samples = SessionDataset(night.home / "datasets" / "training_samples", key="label_date").read(end=DAY)
     assert int(first["sample_count"].iloc[0]) == len(samples) > 0
     assert first["model_version"].iloc[0] == champion.model_version
     assert set(json.loads(first["metrics"].iloc[0])) >= {"ensemble", "always_hold", "class_prior"}
@@ -275,9 +279,9 @@ def test_the_scanner_without_a_champion_fails_once_and_says_so(night, tmp_path):
     """A fresh home: the night's feature panel is there, TurboMode.db has no model. The scanner has a
     retry policy, so 'does not retry' is a property of the failure it raises."""
     home = tmp_path / "fresh"
-    panel = home / "assets" / "feature_panel" / f"{DAY}.parquet"
+    panel = home / "datasets" / "feature_panel"
     panel.parent.mkdir(parents=True)
-    shutil.copy(night.home / "assets" / "feature_panel" / f"{DAY}.parquet", panel)
+    shutil.copytree(night.home / "datasets" / "feature_panel", panel)
     TurboModeDB.at_home(home).connect_read_write().close()  # migrated, empty
     scanner = build_scanner_assets(night.settings)
     assert scanner.op.retry_policy is not None and scanner.op.retry_policy.max_retries > 0

@@ -1,0 +1,91 @@
+"""SessionDataset: month files keyed by session, replace-by-session writes, filtered reads, loud errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from turbomode_dagster.storage.session_dataset import DatasetError, SessionDataset
+
+DAYS = ["2024-01-30", "2024-01-31", "2024-02-01", "2024-02-02"]
+
+
+def rows(days: list[str], symbols: tuple[str, ...] = ("AAA", "BBB"), value: float = 1.0) -> pd.DataFrame:
+    keys = [(s, pd.Timestamp(d)) for d in days for s in symbols]
+    return pd.DataFrame(
+        {
+            "symbol": [k[0] for k in keys],
+            "date": [k[1] for k in keys],
+            "x": np.arange(len(keys), dtype=float) + value,
+        }
+    )
+
+
+def test_a_write_lands_in_month_files_and_reads_back_sorted(tmp_path: Path) -> None:
+    data = SessionDataset(tmp_path / "prices")
+    data.write(rows(DAYS[::-1]), DAYS)
+    assert [p.name for p in data.files()] == ["2024-01.parquet", "2024-02.parquet"]
+    back = data.read()
+    expected = rows(DAYS[::-1]).sort_values(["date", "symbol"], ignore_index=True)
+    pd.testing.assert_frame_equal(back, expected, check_exact=True)
+    assert data.sessions() == [pd.Timestamp(d) for d in DAYS]
+
+
+def test_rewriting_a_session_replaces_only_its_rows(tmp_path: Path) -> None:
+    data = SessionDataset(tmp_path / "prices")
+    data.write(rows(DAYS), DAYS)
+    data.write(rows(["2024-01-31"], symbols=("AAA",), value=100.0), ["2024-01-31"])
+    back = data.read()
+    assert len(back) == 7, "BBB's old row for 2024-01-31 is gone with the session"
+    assert back.loc[back["date"] == "2024-01-31", "x"].tolist() == [100.0]
+    assert back.loc[back["date"] == "2024-01-30", "x"].tolist() == [1.0, 2.0]
+
+
+def test_reads_filter_by_window_symbols_and_columns(tmp_path: Path) -> None:
+    data = SessionDataset(tmp_path / "prices")
+    data.write(rows(DAYS), DAYS)
+    window = data.read("2024-01-31", "2024-02-01", columns=["x"], symbols=["BBB"])
+    assert list(window.columns) == ["x"]
+    assert len(window) == 2
+    empty = data.read("2024-02-03", "2024-02-28")
+    assert empty.empty and list(empty.columns) == ["symbol", "date", "x"]
+    with pytest.raises(LookupError, match="no file from 2024-03-01 to the end"):
+        data.read("2024-03-01")
+
+
+def test_rows_outside_the_sessions_written_are_refused(tmp_path: Path) -> None:
+    data = SessionDataset(tmp_path / "prices")
+    with pytest.raises(DatasetError, match="rows dated 2024-02-01 are outside"):
+        data.write(rows(DAYS), DAYS[:2])
+
+
+def test_an_unreadable_month_file_is_named(tmp_path: Path) -> None:
+    data = SessionDataset(tmp_path / "prices")
+    data.write(rows(DAYS), DAYS)
+    (tmp_path / "prices" / "2024-02.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DatasetError, match=r"2024-02\.parquet is unreadable"):
+        data.read()
+
+
+def test_concurrent_writers_of_one_month_lose_no_rows(tmp_path: Path) -> None:
+    """Eight threads each write their own session of January; every session survives (the lock holds)."""
+    days = [f"2024-01-{d:02d}" for d in range(2, 12)]
+    errors: list[BaseException] = []
+
+    def write(day: str) -> None:
+        try:
+            SessionDataset(tmp_path / "prices").write(rows([day]), [day])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(d,)) for d in days]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert SessionDataset(tmp_path / "prices").sessions() == [pd.Timestamp(d) for d in days]
