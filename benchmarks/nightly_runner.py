@@ -17,6 +17,7 @@ Shared by `nightly_scale.py` (500 / 3,000 symbols) and `storage_growth.py` (83 s
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -88,12 +89,16 @@ class RssSampler(threading.Thread):
     `samples` holds (unix time, RSS bytes). Writes are `/proc/<pid>/io` `write_bytes` (bytes the processes
     caused to be sent to the block layer, counted when pages are dirtied), the latest value per process
     summed over every process seen, so a child that exits keeps what it wrote up to its last sample.
+    With `limit_bytes`, a sample above it kills the whole tree (on a shared machine, before the kernel's
+    out-of-memory killer picks a victim) and is kept in `exceeded`.
     """
 
-    def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL_S) -> None:
+    def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL_S, limit_bytes: int | None = None) -> None:
         super().__init__(daemon=True, name=f"rss-sampler-{pid}")
         self.root = psutil.Process(pid)
         self.interval = interval
+        self.limit_bytes = limit_bytes
+        self.exceeded: int | None = None
         self.samples: list[tuple[float, int]] = []
         self._written: dict[tuple[int, float], int] = {}  # (pid, create_time) -> write_bytes last seen
         self._lock = threading.Lock()
@@ -106,8 +111,8 @@ class RssSampler(threading.Thread):
 
     def sample(self) -> int:
         """Take one sample now (also called at task boundaries); returns the tree's RSS in bytes."""
-        rss = 0
-        for process in self._tree():
+        rss, tree = 0, self._tree()
+        for process in tree:
             try:
                 with process.oneshot():
                     rss += process.memory_info().rss
@@ -119,6 +124,13 @@ class RssSampler(threading.Thread):
                 self._written[key] = written
         with self._lock:
             self.samples.append((time.time(), rss))
+        if self.limit_bytes is not None and rss > self.limit_bytes and self.exceeded is None:
+            self.exceeded = rss
+            for process in tree:
+                try:
+                    process.kill()
+                except psutil.Error:
+                    continue
         return rss
 
     def written_bytes(self) -> int:
@@ -347,9 +359,10 @@ def run_night(
     echo: Callable[[str], None] = print,
     interval: float = SAMPLE_INTERVAL_S,
     command: list[str] | None = None,
+    max_rss_bytes: int | None = None,
 ) -> NightMeasure:
     """Run `turbomode nightly --date session` (or `command`, printing the same lines) on `home` with `config`,
-    and measure it as it streams."""
+    and measure it as it streams; stop it if its process tree holds more than `max_rss_bytes`."""
     command = command or [sys.executable, "-m", "turbomode_dagster.cli", "nightly", "--date", session]
     home.mkdir(parents=True, exist_ok=True)
     sizes_before, load_before = home_sizes(home), os.getloadavg()
@@ -357,7 +370,7 @@ def run_night(
     process = subprocess.Popen(
         command, env=nightly_env(home, config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
-    sampler = RssSampler(process.pid, interval)
+    sampler = RssSampler(process.pid, interval, max_rss_bytes)
     sampler.start()
     try:
         tasks, lines = _follow(process, sampler, home, echo)
@@ -370,6 +383,10 @@ def run_night(
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
     wall = time.time() - started
     warnings = [] if tasks else ["no task lines parsed: has the format of `turbomode nightly`'s output changed?"]
+    if sampler.exceeded is not None:
+        warnings.append(f"stopped: the process tree held {gb(sampler.exceeded)} GB, over --max-rss {gb(max_rss_bytes)}")
+    elif process.returncode < 0:
+        warnings.append(f"killed by signal {-process.returncode} (9 is also what the out-of-memory killer sends)")
     runs = dagster_runs(home / "dagster_home", started)
     match_runs(tasks, runs, session)
     return NightMeasure(
@@ -485,15 +502,32 @@ class BenchHome:
             self._scratch.cleanup()
 
 
-def run_nights(sessions: list[str], home: Path, config: Path) -> Iterator[NightMeasure]:
+def run_nights(
+    sessions: list[str], home: Path, config: Path, max_rss_bytes: int | None = None
+) -> Iterator[NightMeasure]:
     """Run the nights in order, yielding each measured night; stop after a night that failed."""
     for number, session in enumerate(sessions, start=1):
         print(f"night {number}/{len(sessions)}: turbomode nightly --date {session} (home {home})", flush=True)
-        night = run_night(session, home, config)
+        night = run_night(session, home, config, max_rss_bytes=max_rss_bytes)
         yield night
         if night.exit_code != 0:
-            print(f"night {number} ({session}) exited {night.exit_code}; stopping", file=sys.stderr)
+            print(f"night {number} ({session}) exited {night.exit_code}; stopping. {' '.join(night.warnings)}")
             return
+
+
+def add_night_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both nightly benchmarks take: --date, --home, --keep-home, --max-rss."""
+    parser.add_argument("--date", help="the first night's NYSE session (default: nights end at the latest completed)")
+    parser.add_argument("--home", type=Path, help="TURBOMODE_HOME to use and keep (default: a temporary folder)")
+    parser.add_argument("--keep-home", action="store_true", help="keep the temporary home and print its path")
+    parser.add_argument(
+        "--max-rss", type=float, metavar="GB", help="stop a night whose processes hold more (GB, 10^9 bytes)"
+    )
+
+
+def max_rss_bytes(args: argparse.Namespace) -> int | None:
+    """--max-rss in bytes, or None when not given."""
+    return None if args.max_rss is None else int(args.max_rss * 1e9)
 
 
 def machine() -> dict:

@@ -24,10 +24,12 @@ from nightly_runner import (
     RESULTS,
     BenchHome,
     NightMeasure,
+    add_night_arguments,
     gb,
     history_start,
     machine,
     markdown_table,
+    max_rss_bytes,
     mb,
     night_sessions,
     run_nights,
@@ -93,10 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, required=True, help="universe size (83 = the shipped universe)")
     parser.add_argument("--years", type=float, default=10.0, help="years of history before the first night")
-    parser.add_argument("--date", help="the first night's NYSE session (default: nights end at the latest completed)")
     parser.add_argument("--nights", type=int, default=1, help="consecutive sessions to run (2nd on: steady state)")
-    parser.add_argument("--home", type=Path, help="TURBOMODE_HOME to use and keep (default: a temporary folder)")
-    parser.add_argument("--keep-home", action="store_true", help="keep the temporary home and print its path")
+    add_night_arguments(parser)
     parser.add_argument("--out", type=Path, help="JSON output (default: benchmarks/results/nightly_<N>.json)")
     args = parser.parse_args(argv)
     try:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         patches = {"universe.symbols": symbols, "history.start_date": start, "sources.order": ["sample"]}
         write_config(bench.config, patches)
         fresh = bench.fresh
-        nights = list(run_nights(sessions, bench.home, bench.config))
+        nights = list(run_nights(sessions, bench.home, bench.config, max_rss_bytes(args)))
     document = {
         "benchmark": "nightly_scale",
         "symbols": args.symbols,

@@ -23,8 +23,10 @@ from nightly_runner import (
     RESULTS,
     BenchHome,
     NightMeasure,
+    add_night_arguments,
     machine,
     markdown_table,
+    max_rss_bytes,
     mb,
     night_sessions,
     run_nights,
@@ -107,9 +109,7 @@ def verdict(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nights", type=int, default=3, help="nights in all, the first loading history (21: issue)")
-    parser.add_argument("--date", help="the first night's NYSE session (default: nights end at the latest completed)")
-    parser.add_argument("--home", type=Path, help="TURBOMODE_HOME to use and keep (default: a temporary folder)")
-    parser.add_argument("--keep-home", action="store_true", help="keep the temporary home and print its path")
+    add_night_arguments(parser)
     parser.add_argument("--out", type=Path, default=RESULTS / "storage_growth.json", help="JSON output")
     args = parser.parse_args(argv)
     try:
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     with BenchHome(args.home, keep=args.keep_home) as bench:
         write_config(bench.config, {"sources.order": ["sample"]})
         fresh = bench.fresh
-        nights = list(run_nights(sessions, bench.home, bench.config))
+        nights = list(run_nights(sessions, bench.home, bench.config, max_rss_bytes(args)))
     summary = steady_state(nights)
     document = {
         "benchmark": "storage_growth",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from nightly_runner import (
+    BenchHome,
     RssSampler,
     TaskEnd,
     TaskStart,
@@ -82,6 +83,17 @@ def test_the_sampler_sums_the_tree_and_keeps_what_an_ended_child_wrote(tmp_path:
     assert sampler.written_bytes() >= 8_000_000  # the grandchild had ended before the last sample
     first = sampler.samples[0][0]
     assert sampler.peak(first - 10, first - 5) == 0  # no sample in that window
+
+
+def test_the_sampler_stops_a_tree_over_its_limit() -> None:
+    process = subprocess.Popen([sys.executable, "-c", "import time; b = b'x' * 200_000_000; time.sleep(30)"])
+    sampler = RssSampler(process.pid, interval=0.1, limit_bytes=100_000_000)
+    sampler.start()
+    started = time.monotonic()
+    assert process.wait(timeout=20) == -9
+    sampler.stop()
+    assert time.monotonic() - started < 10
+    assert sampler.exceeded is not None and sampler.exceeded > 100_000_000
 
 
 def test_home_sizes_group_by_top_folder_asset_and_database(tmp_path: Path) -> None:
@@ -219,3 +231,33 @@ def test_a_night_attributes_memory_and_bytes_to_the_task_that_ran(tmp_path: Path
     assert document["bytes_added_total"] == 4_000_000
     json.dumps(document)  # JSON-ready
     assert time.time() - night.started >= night.wall_s
+
+
+def test_a_night_over_the_memory_limit_is_stopped_and_says_why(tmp_path: Path) -> None:
+    hog = (
+        "print('[1/1] Task 2 run_orchestrator (T) ...', flush=True); import time; b = b'x' * 200_000_000; "
+        "time.sleep(30)"
+    )
+    night = run_night(
+        "2026-12-01", tmp_path / "home", tmp_path / "c.json", echo=lambda _: None, interval=0.1,
+        command=[sys.executable, "-c", hog], max_rss_bytes=100_000_000,
+    )  # fmt: skip
+    assert night.exit_code == -9
+    assert night.wall_s < 10
+    assert night.warnings[0].startswith("stopped: the process tree held 0.")
+    assert night.warnings[0].endswith("GB, over --max-rss 0.10")
+    assert night.tasks[0].ended is None  # the task never finished
+
+
+def test_a_temporary_home_is_fresh_and_removed_and_a_given_one_is_kept(tmp_path: Path) -> None:
+    with BenchHome(None) as bench:
+        assert bench.fresh and bench.config.parent == bench.home.parent
+        bench.home.mkdir()
+        scratch = bench.home.parent
+    assert not scratch.exists()
+    given = tmp_path / "given"
+    (given / "models").mkdir(parents=True)
+    with BenchHome(given) as bench:
+        assert bench.home == given and not bench.fresh
+        bench.config.write_text("{}")
+    assert given.exists() and not bench.config.exists()
