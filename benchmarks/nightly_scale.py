@@ -24,6 +24,7 @@ from nightly_runner import (
     RESULTS,
     BenchHome,
     NightMeasure,
+    TaskMeasure,
     add_night_arguments,
     gb,
     history_start,
@@ -39,20 +40,26 @@ from nightly_runner import (
 )
 
 
+def rss_rise(task: TaskMeasure) -> int:
+    """How far a task raised the tree's RSS above what it held when the task started: its own appetite, since
+    the process keeps what earlier tasks took."""
+    return max(task.peak_rss_bytes - task.rss_start_bytes, 0)
+
+
 def summary_table(symbols: int, years: float, nights: list[NightMeasure]) -> str:
     """One row per night: seconds per task, outside them (Python's start, loading the code location, the
-    report) and for the night, peak RSS (and the task it fell in), bytes."""
+    report) and for the night; peak RSS, and the task whose run raised it most; bytes."""
     task_ids = sorted({task.task_id for night in nights for task in night.tasks})
     header = [
         "symbols x years", "night", "session", *(f"Task {i} s" for i in task_ids), "other s", "night s",
-        "peak RSS GB (task)", "home + MB", "disk writes MB", "load avg",
+        "peak RSS GB", "largest rise GB (task)", "home + MB", "disk writes MB", "load avg",
     ]  # fmt: skip
     rows = []
     for number, night in enumerate(nights, start=1):
         by_id = {task.task_id: task for task in night.tasks}
         seconds = [f"{by_id[i].wall_s:.1f}" if i in by_id and by_id[i].wall_s is not None else "-" for i in task_ids]
-        busiest = max(night.tasks, key=lambda t: t.peak_rss_bytes, default=None)
-        where = f" (Task {busiest.task_id})" if busiest is not None and busiest.peak_rss_bytes else ""
+        hungriest = max(night.tasks, key=rss_rise, default=None)
+        rise = "-" if hungriest is None else f"{gb(rss_rise(hungriest))} (Task {hungriest.task_id})"
         rows.append(
             [
                 f"{symbols:,} x {years:g}",
@@ -61,7 +68,8 @@ def summary_table(symbols: int, years: float, nights: list[NightMeasure]) -> str
                 *seconds,
                 f"{night.wall_s - sum(task.wall_s or 0.0 for task in night.tasks):.1f}",
                 f"{night.wall_s:.1f}",
-                gb(night.peak_tree_rss_bytes) + where,
+                gb(night.peak_tree_rss_bytes),
+                rise,
                 mb(sum(night.bytes_added.values())),
                 mb(night.disk_write_bytes),
                 f"{night.load_average_before[0]:.1f}-{night.load_average_after[0]:.1f}",

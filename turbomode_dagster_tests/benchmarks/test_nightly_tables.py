@@ -31,14 +31,16 @@ TASKS = [
 ]
 
 
-def test_the_summary_row_has_each_tasks_seconds_the_peak_and_where_it_fell() -> None:
+def test_the_summary_row_has_each_tasks_seconds_the_peak_and_the_task_that_raised_it_most() -> None:
     table = summary_table(500, 10, [night("2026-12-01", {"models": 5}, {"models": 5_000_005}, TASKS)])
     header, rule, row = table.splitlines()
     assert header == (
-        "| symbols x years | night | session | Task 1 s | Task 2 s | other s | night s | peak RSS GB (task)"
-        " | home + MB | disk writes MB | load avg |"
+        "| symbols x years | night | session | Task 1 s | Task 2 s | other s | night s | peak RSS GB"
+        " | largest rise GB (task) | home + MB | disk writes MB | load avg |"
     )
-    assert row == "| 500 x 10 | 1 | 2026-12-01 | 3.5 | 70.0 | 6.5 | 80.0 | 1.25 (Task 2) | 5.0 | 42.0 | 1.0-2.5 |"
+    assert (
+        row == "| 500 x 10 | 1 | 2026-12-01 | 3.5 | 70.0 | 6.5 | 80.0 | 1.25 | 0.95 (Task 2) | 5.0 | 42.0 | 1.0-2.5 |"
+    )
     assert rule.startswith("| --- | ---: | --- | ---: |")
 
 
