@@ -278,9 +278,14 @@ class TaskMeasure:
     bytes_added: dict[str, int] = field(default_factory=dict)
     disk_write_bytes: int = 0
 
-    def as_json(self) -> dict:
-        """The record, with its total bytes added."""
-        return {**asdict(self), "bytes_added_total": sum(self.bytes_added.values())}
+    def as_json(self, origin: float) -> dict:
+        """The record with its start and end in seconds after `origin` (the night's start), and its total bytes."""
+        return {
+            **asdict(self),
+            "started": round(self.started - origin, 2),
+            "ended": None if self.ended is None else round(self.ended - origin, 2),
+            "bytes_added_total": sum(self.bytes_added.values()),
+        }
 
 
 @dataclass
@@ -330,7 +335,7 @@ class NightMeasure:
             "disk_write_bytes": self.disk_write_bytes,
             "load_average_before": self.load_average_before,
             "load_average_after": self.load_average_after,
-            "tasks": [t.as_json() for t in self.tasks],
+            "tasks": [t.as_json(self.started) for t in self.tasks],
             "dagster_runs": self.dagster_runs,
             "rss_samples": [[round(t - self.started, 2), rss] for t, rss in self.rss_samples],
             "output_head": self.output_head,

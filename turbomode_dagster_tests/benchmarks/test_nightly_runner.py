@@ -228,6 +228,7 @@ def test_a_night_attributes_memory_and_bytes_to_the_task_that_ran(tmp_path: Path
     assert lines[1] == "  | [1/2] Task 1 run_ingestion (Master Market Data Ingestion) ..."
     document = night.as_json()
     assert document["tasks"][1]["bytes_added_total"] == 3_000_000
+    assert 0 < document["tasks"][0]["started"] < document["tasks"][0]["ended"] < document["tasks"][1]["started"]
     assert document["bytes_added_total"] == 4_000_000
     json.dumps(document)  # JSON-ready
     assert time.time() - night.started >= night.wall_s
