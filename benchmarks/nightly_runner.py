@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -181,11 +182,12 @@ def home_sizes(home: Path) -> dict[str, int]:
         for name in files:
             path = Path(folder, name)
             try:
-                size = path.lstat().st_size if not path.is_symlink() else 0
+                info = path.lstat()
             except FileNotFoundError:  # removed while we walked (a temporary, a rotated WAL)
                 continue
-            group = size_group(path.relative_to(home))
-            sizes[group] = sizes.get(group, 0) + size
+            if not stat.S_ISLNK(info.st_mode):
+                group = size_group(path.relative_to(home))
+                sizes[group] = sizes.get(group, 0) + info.st_size
     return dict(sorted(sizes.items()))
 
 
@@ -392,7 +394,11 @@ def run_night(
         warnings.append(f"stopped: the process tree held {gb(sampler.exceeded)} GB, over --max-rss {gb(max_rss_bytes)}")
     elif process.returncode < 0:
         warnings.append(f"killed by signal {-process.returncode} (9 is also what the out-of-memory killer sends)")
-    runs = dagster_runs(home / "dagster_home", started)
+    try:
+        runs = dagster_runs(home / "dagster_home", started)
+    except Exception as exc:  # keep the night's figures though Dagster's records could not be read
+        runs = []
+        warnings.append(f"Dagster's run records could not be read: {type(exc).__name__}: {exc}")
     match_runs(tasks, runs, session)
     return NightMeasure(
         session=session,

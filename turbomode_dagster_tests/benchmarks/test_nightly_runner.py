@@ -131,6 +131,8 @@ def test_home_sizes_group_by_top_folder_asset_and_database(tmp_path: Path) -> No
         "models": 5,
         "notes.txt": -9,
     }
+    (tmp_path / "link.db").symlink_to(tmp_path / "market_data.db")  # not counted twice
+    assert "link.db" not in home_sizes(tmp_path)
     assert size_group(Path("assets/loose.parquet")) == "assets"
     assert home_sizes(tmp_path / "absent") == {}
 
