@@ -2,8 +2,8 @@
 
 Shared by `nightly_scale.py` (500 / 3,000 symbols) and `storage_growth.py` (83 symbols, 20 nights):
 
-* `RssSampler` samples the summed resident set size of the nightly process and all its descendants every
-  0.5 s (psutil), and the bytes they caused to be written to disk (`/proc/<pid>/io` `write_bytes`, the
+* `RssSampler` samples the resident set size of the nightly process plus what its descendants hold of their
+  own every 0.5 s (psutil), and the bytes they caused to be written to disk (`/proc/<pid>/io` `write_bytes`, the
   last value seen per process, so a step process that ended still counts once it was sampled);
 * the nightly's own progress lines (`[2/5] Task 2 run_orchestrator (...) ...` then `      done in 54.9 s;`)
   mark when each task starts and ends as they stream; at each mark the size of TURBOMODE_HOME is taken
@@ -85,9 +85,12 @@ def parse_line(line: str) -> TaskStart | TaskEnd | None:
 
 
 class RssSampler(threading.Thread):
-    """Samples the summed RSS of process `pid` and its descendants, and their disk writes, every `interval` s.
+    """Samples the memory of process `pid` and its descendants, and their disk writes, every `interval` s.
 
-    `samples` holds (unix time, RSS bytes). Writes are `/proc/<pid>/io` `write_bytes` (bytes the processes
+    `samples` holds (unix time, bytes): the RSS of `pid` plus the unique set (USS, pages no other process
+    maps) of each descendant, so a child just forked, which shares its parent's pages until it execs
+    (a subprocess started from the nightly), is not counted twice as a plain sum of RSS would.
+    Writes are `/proc/<pid>/io` `write_bytes` (bytes the processes
     caused to be sent to the block layer, counted when pages are dirtied), the latest value per process
     summed over every process seen, so a child that exits keeps what it wrote up to its last sample.
     With `limit_bytes`, a sample above it kills the whole tree (on a shared machine, before the kernel's
@@ -111,12 +114,12 @@ class RssSampler(threading.Thread):
             self._stop_event.wait(self.interval)
 
     def sample(self) -> int:
-        """Take one sample now (also called at task boundaries); returns the tree's RSS in bytes."""
+        """Take one sample now (also called at task boundaries); returns the tree's memory in bytes."""
         rss, tree = 0, self._tree()
         for process in tree:
             try:
                 with process.oneshot():
-                    rss += process.memory_info().rss
+                    rss += process.memory_info().rss if process is self.root else process.memory_full_info().uss
                     key = (process.pid, process.create_time())
                     written = process.io_counters().write_bytes
             except psutil.Error:  # ended (or a zombie) between the listing and the read
