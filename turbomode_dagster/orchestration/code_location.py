@@ -26,6 +26,8 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from turbomode_dagster.orchestration.event_storage import default_storage_data, set_event_switches
+
 LOCATION_NAME = "turbomode"
 MODULE = "turbomode_dagster.definitions"
 REPOSITORY_NAME = "__repository__"  # the name Dagster gives the repository of a `Definitions` object
@@ -76,19 +78,24 @@ def is_turbomode_code(origin: JobPythonOrigin | None) -> bool:
 
 
 class TurboModeInstance(dg.DagsterInstance):
-    """The Dagster instance with one addition: a run of TurboMode's code created without a remote origin
+    """The Dagster instance with two additions: a run of TurboMode's code created without a remote origin
     (`dagster job execute -m turbomode_dagster.definitions`, `dagster asset materialize`) gets the
-    TurboMode code location's, so the UI lists it under its job like a run launched from the UI."""
+    TurboMode code location's, so the UI lists it under its job like a run launched from the UI; and
+    SQLite storage that records a range run's materialisations in batches (see `event_storage`)."""
 
     @classmethod
     def config_schema(cls) -> dict:
         """No settings of its own (Dagster asks a custom instance class for its config schema)."""
         return {}
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        set_event_switches()
+        super().__init__(*args, **kwargs)
+
     @staticmethod
     def config_defaults(base_dir: str):
-        """The stock instance's storage defaults."""
-        return InstanceRef.config_defaults(base_dir)
+        """The stock instance's defaults, with SQLite storage whose event log writes a batch in one transaction."""
+        return {**InstanceRef.config_defaults(base_dir), "storage": default_storage_data(base_dir)}
 
     def create_run_for_job(
         self,

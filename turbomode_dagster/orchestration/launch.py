@@ -12,8 +12,6 @@ session, or a range of sessions run as one run) are applied as Dagster applies t
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from dagster._core.definitions.executor_definition import in_process_executor, multi_or_in_process_executor
 from dagster._core.definitions.job_base import IJob, InMemoryJob
@@ -23,6 +21,7 @@ from dagster._core.execution.job_execution_result import JobExecutionResult
 
 from turbomode_dagster.config import ScheduledTask
 from turbomode_dagster.orchestration.code_location import job_code_origin, job_origin, reconstructable_job
+from turbomode_dagster.orchestration.event_storage import set_event_switches
 from turbomode_dagster.orchestration.partitions import partition_tags
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -30,10 +29,6 @@ PROGRESS_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # The default executor of Definitions picks in-process execution with this config; a job that names the
 # in-process executor itself needs none.
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-# Dagster's switch for one "materialization planned" event per asset of a single-run range, instead of one per
-# asset and partition written before the run starts (10,964 for a ten-year catch-up of the four market-data
-# assets; measured in the README). Its cost: partitions of a failed range run show as missing, not failed.
-PLANNED_EVENTS_SWITCH = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
 class UnknownTask(LookupError):
@@ -67,7 +62,7 @@ def execute_attached(
 ) -> JobExecutionResult:
     """Create `job`'s run against the code location's origin and execute it here: for session `first`, or for
     the sessions `first`..`last` in one run (the job's assets must backfill a range in a single run)."""
-    os.environ.setdefault(PLANNED_EVENTS_SWITCH, "1")  # read by Dagster when it creates the run below
+    set_event_switches()  # read by Dagster when it creates and executes the run below, whatever the instance
     console = PROGRESS_CONSOLE if show_progress else QUIET_CONSOLE
     run_config = {**console, **(IN_PROCESS if job.executor_def.name == multi_or_in_process_executor.name else {})}
     executable = _executable(job)

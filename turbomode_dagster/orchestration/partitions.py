@@ -24,7 +24,16 @@ from turbomode_dagster.ingestion.catch_up import catch_up_start
 # The assets whose partition D is session D's rows: a catch-up run fills every one of them that its job
 # holds. The feature group's session-keyed assets join this tuple.
 SESSION_KEYED_ASSETS: tuple[dg.AssetKey, ...] = tuple(
-    dg.AssetKey(name) for name in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")
+    dg.AssetKey(name)
+    for name in (
+        "daily_bars",
+        "corporate_actions",
+        "fundamentals",
+        "symbol_metadata",
+        "adjusted_prices",
+        "feature_panel",
+        "training_samples",
+    )
 )
 
 
