@@ -1,0 +1,236 @@
+"""Peak memory and seconds of Task 2's training sequence, stage by stage, at a given universe size, without Dagster.
+
+    python benchmarks/bench_training_memory.py --symbols 500 [--sessions 2520] [--cache /work/scale-cache]
+                                               [--label after] [--out benchmarks/results/training_memory.json]
+
+The samples frame is what the nightly feature assets build (SampleSource seed 7, planted_effect 0.1,
+adjusted bars, `compute_features`, `make_labels`, `training_samples`); it is built once per size and
+cached as Parquet under `--cache`, so later runs time training alone. The stages are those of the
+`model_training` asset in order: read the samples Parquet (as the IO manager does), `train_ensemble`,
+`publish_model` (into a temporary TURBOMODE_HOME), `ensemble_importance` and the drift baseline.
+
+Memory: before each stage the process's peak RSS is reset (`5` into /proc/self/clear_refs), so each
+stage's VmHWM is its own peak; a sampler thread (20 ms) also records the peak RSS inside
+`train_ensemble` per phase (preparing the frame, base-learner fits and predictions per fold, the
+meta-learner, the out-of-fold frame, metrics, the final fit), found by wrapping the functions it calls.
+`--stop-rss-gb` (default 16) aborts the run when RSS passes it: the machine is shared. The results of
+each run are merged into the JSON under `--label` (e.g. before / after) and the size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from panels import adjusted_sample_market
+
+from turbomode_dagster.config import load_settings
+from turbomode_dagster.features import compute_features, make_labels, training_samples
+from turbomode_dagster.models import ensemble
+from turbomode_dagster.models.ensemble import ENSEMBLE, feature_columns, train_ensemble
+from turbomode_dagster.models.explain import ensemble_importance
+from turbomode_dagster.models.learners import DEFAULT_LEARNERS
+from turbomode_dagster.models.registry import publish_model
+from turbomode_dagster.orchestration.assets.models import record_drift_baseline
+from turbomode_dagster.storage.turbomode_db import TurboModeDB
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "training_memory.json"
+DEFAULT_CACHE = Path("/work/scale-cache")
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "turbomode_dagster" / "scheduler_config.json"
+PLANTED_EFFECT = 0.1
+SAMPLE_EVERY_S = 0.02
+GIB = 1024**3
+# The functions train_ensemble calls, wrapped to name the phase the sampler thread charges RSS to.
+PHASES = {"_prepared": "prepare", "_fit": "fit", "learner_proba": "predict", "_oof_frame": "oof_frame"}
+PHASES_META = {"fit": "meta_fit"}
+METRIC_KEYS = ("log_loss", "rank_ic", "rank_ic_se", "balanced_accuracy")
+
+
+def status_kb(field: str) -> int:
+    """A field of /proc/self/status (VmRSS, VmHWM) in kB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak() -> None:
+    """Reset VmHWM to the current RSS, so the next reading is the peak since now."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+class Sampler(threading.Thread):
+    """Samples RSS every SAMPLE_EVERY_S, keeps the peak per phase label, and aborts past a limit."""
+
+    def __init__(self, stop_kb: int) -> None:
+        super().__init__(daemon=True)
+        self.phase = "other"
+        self.peaks: dict[str, int] = {}
+        self.seconds: dict[str, float] = {}
+        self.stop_kb = stop_kb
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            rss = status_kb("VmRSS")
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss)
+            if rss > self.stop_kb:
+                peaks = {k: round(v / 2**20, 2) for k, v in self.peaks.items()}
+                print(
+                    f"RSS {rss / 2**20:.1f} GB passed the limit in phase {self.phase}: aborting; "
+                    f"peak GB by phase {peaks}, seconds {self.seconds}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os._exit(3)
+            time.sleep(SAMPLE_EVERY_S)
+
+    def wrap(self, module: Any, name: str, label: str) -> Callable[[], None]:
+        """Replace module.name with a version that charges its time and RSS to `label`; return the undo."""
+        original = getattr(module, name)
+
+        def charged(*args: Any, **kwargs: Any) -> Any:
+            outer, self.phase = self.phase, label
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+                self.phase = outer
+
+        setattr(module, name, charged)
+        return lambda: setattr(module, name, original)
+
+
+def samples_path(cache: Path, symbols: int, sessions: int) -> Path:
+    """Where the samples frame of one size is cached."""
+    return cache / f"samples_{symbols}x{sessions}_pe{PLANTED_EFFECT}.parquet"
+
+
+def build_samples(path: Path, symbols: int, sessions: int) -> float:
+    """Build the samples frame as the nightly feature assets do and write it to `path`; seconds taken."""
+    start = time.perf_counter()
+    bars, sectors, fundamentals = adjusted_sample_market(symbols, sessions, PLANTED_EFFECT)
+    features = compute_features(bars, backend="pandas", sectors=sectors, fundamentals=fundamentals)
+    samples = training_samples(features, make_labels(bars))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples.to_parquet(path.with_suffix(".tmp"), index=False)
+    path.with_suffix(".tmp").rename(path)
+    return time.perf_counter() - start
+
+
+def stage(report: dict, name: str, run: Callable[[], Any]) -> Any:
+    """Run one stage with the peak RSS reset before it; record its seconds, peak and RSS after."""
+    reset_peak()
+    start = time.perf_counter()
+    value = run()
+    report[name] = {
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_rss_gb": round(status_kb("VmHWM") / 2**20, 3),
+        "rss_after_gb": round(status_kb("VmRSS") / 2**20, 3),
+    }
+    print(f"  {name}: {report[name]}", file=sys.stderr, flush=True)
+    return value
+
+
+def measure(symbols: int, sessions: int, cache: Path, stop_gb: float) -> dict:
+    """Every stage's seconds and peak RSS for one size, plus the out-of-sample metrics."""
+    path = samples_path(cache, symbols, sessions)
+    built = None if path.exists() else round(build_samples(path, symbols, sessions), 1)
+    settings = load_settings(SHIPPED_CONFIG)
+    report: dict[str, Any] = {"symbols": symbols, "sessions": sessions, "samples_build_seconds": built}
+    stages: dict[str, Any] = {}
+    samples = stage(stages, "read_samples", lambda: pd.read_parquet(path))
+    report["rows"], report["feature_columns"] = len(samples), len(feature_columns(samples))
+    report["samples_gb"] = round(samples.memory_usage(deep=True).sum() / GIB, 3)
+    sampler = Sampler(int(stop_gb * 2**20))
+    undo = [sampler.wrap(ensemble, name, label) for name, label in PHASES.items()]
+    undo.append(sampler.wrap(ensemble.MetaLearner, "fit", "meta_fit"))
+    undo.append(sampler.wrap(ensemble, "metrics_table", "metrics"))
+    sampler.start()
+    try:
+        result = stage(
+            stages,
+            "train_ensemble",
+            lambda: train_ensemble(
+                samples,
+                DEFAULT_LEARNERS,
+                horizon=settings.labels.horizon,
+                n_folds=settings.models.n_folds,
+                seed=settings.models.seed,
+            ),
+        )
+    finally:
+        sampler.running = False
+        for restore in undo:
+            restore()
+    stages["train_ensemble"]["phase_peak_rss_gb"] = {k: round(v / 2**20, 3) for k, v in sampler.peaks.items()}
+    stages["train_ensemble"]["phase_seconds"] = {k: round(v, 2) for k, v in sampler.seconds.items()}
+    with tempfile.TemporaryDirectory(prefix="turbomode-trainmem-") as home:
+        db = TurboModeDB.at_home(Path(home))
+        record, _ = stage(stages, "publish_model", lambda: publish_model(Path(home), db, samples, result, "bench"))
+        stage(
+            stages,
+            "ensemble_importance",
+            lambda: ensemble_importance(
+                result.ensemble.base_models,
+                samples[feature_columns(samples)],
+                max_rows=settings.models.shap_rows,
+                seed=settings.models.seed,
+            ),
+        )
+        stage(
+            stages, "drift_baseline", lambda: record_drift_baseline(db, record.model_version, samples, result, settings)
+        )
+    report["stages"] = stages
+    report["total_seconds"] = round(sum(s["seconds"] for s in stages.values()), 1)
+    report["peak_rss_gb"] = max(s["peak_rss_gb"] for s in stages.values())
+    report["oof_rows"] = len(result.oof)
+    report["oof_gb"] = round(result.oof.memory_usage(deep=True).sum() / GIB, 3)
+    report["model_version"] = record.model_version
+    report["ensemble_metrics"] = {k: round(float(result.metrics.loc[ENSEMBLE, k]), 5) for k in METRIC_KEYS}
+    report["metrics"] = {
+        model: {k: round(float(row[k]), 5) for k in METRIC_KEYS} for model, row in result.metrics.iterrows()
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure one size and merge it into the JSON under its label."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, required=True)
+    parser.add_argument("--sessions", type=int, default=2520, help="sessions per symbol (2520 = 10 years)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the samples Parquet is cached")
+    parser.add_argument("--label", default="after", help="the key this run is stored under (before, after, ...)")
+    parser.add_argument("--stop-rss-gb", type=float, default=16.0, help="abort when RSS passes this")
+    parser.add_argument("--build-only", action="store_true", help="build the cached samples frame and stop")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if args.build_only:
+        path = samples_path(args.cache, args.symbols, args.sessions)
+        print(f"built {path} in {build_samples(path, args.symbols, args.sessions):.1f} s")
+        return 0
+    report = measure(args.symbols, args.sessions, args.cache, args.stop_rss_gb)
+    report["machine"] = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
+    stored = json.loads(args.out.read_text()) if args.out.exists() else {}
+    stored.setdefault(args.label, {})[str(args.symbols)] = report
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "metrics"}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
