@@ -375,6 +375,8 @@ class Models(Strict):
     n_folds: int = Field(default=4, ge=2, le=12)
     seed: Seed = 0
     shap_rows: int = Field(default=2000, ge=100, le=1_000_000)
+    max_train_rows: int | None = Field(default=None, ge=1_000, le=1_000_000_000)
+    meta_max_rows: int | None = Field(default=250_000, ge=1_000, le=1_000_000_000)
 
     @field_validator("learners")
     @classmethod
