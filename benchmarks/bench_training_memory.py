@@ -9,12 +9,14 @@ cached as Parquet under `--cache`, so later runs time training alone. The stages
 `model_training` asset in order: read the samples Parquet (as the IO manager does), `train_ensemble`,
 `publish_model` (into a temporary TURBOMODE_HOME), `ensemble_importance` and the drift baseline.
 
-Memory: before each stage the process's peak RSS is reset (`5` into /proc/self/clear_refs), so each
-stage's VmHWM is its own peak; a sampler thread (20 ms) also records the peak RSS inside
-`train_ensemble` per phase (preparing the frame, base-learner fits and predictions per fold, the
-meta-learner, the out-of-fold frame, metrics, the final fit), found by wrapping the functions it calls.
-`--stop-rss-gb` (default 16) aborts the run when RSS passes it: the machine is shared. The results of
-each run are merged into the JSON under `--label` (e.g. before / after) and the size.
+Seconds are wall-clock and CPU (all threads; the fairer figure when other work shares the cores, and
+the 1-minute load average before and after is recorded). Memory: before each stage the peak RSS is
+reset (`5` into /proc/self/clear_refs), so each stage's VmHWM is its own peak; a sampler thread
+(20 ms) also records the peak RSS inside `train_ensemble` per phase (preparing the features, the
+base-learner fits, their predictions, the meta-learner, the out-of-fold frame, the metrics), found
+by wrapping the functions it calls. `--stop-rss-gb` (default 16) aborts the run when RSS passes it:
+the machine is shared. `--max-train-rows` / `--meta-max-rows` override the shipped caps (0: none).
+Each run is merged into the JSON under `--label` (before, after, ...) and the size.
 """
 
 from __future__ import annotations
@@ -49,9 +51,17 @@ SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "turbomode_dagster" / "sc
 PLANTED_EFFECT = 0.1
 SAMPLE_EVERY_S = 0.02
 GIB = 1024**3
-# The functions train_ensemble calls, wrapped to name the phase the sampler thread charges RSS to.
-PHASES = {"_prepared": "prepare", "_fit": "fit", "learner_proba": "predict", "_oof_frame": "oof_frame"}
-PHASES_META = {"fit": "meta_fit"}
+# The functions train_ensemble calls (before and after the memory work), wrapped to name the phase the
+# sampler thread charges RSS to; those a version lacks are skipped.
+PHASES = (
+    ("", "_prepared", "prepare"),
+    ("TrainingData", "from_samples", "prepare"),
+    ("", "_fit", "fit"),
+    ("", "learner_proba", "predict"),
+    ("MetaLearner", "fit", "meta_fit"),
+    ("", "_oof_frame", "oof_frame"),
+    ("", "metrics_table", "metrics"),
+)
 METRIC_KEYS = ("log_loss", "rank_ic", "rank_ic_se", "balanced_accuracy")
 
 
@@ -78,6 +88,7 @@ class Sampler(threading.Thread):
         self.phase = "other"
         self.peaks: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self.stop_kb = stop_kb
         self.running = True
 
@@ -102,11 +113,12 @@ class Sampler(threading.Thread):
 
         def charged(*args: Any, **kwargs: Any) -> Any:
             outer, self.phase = self.phase, label
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+                self.cpu_seconds[label] = self.cpu_seconds.get(label, 0.0) + time.process_time() - cpu
                 self.phase = outer
 
         setattr(module, name, charged)
@@ -133,10 +145,11 @@ def build_samples(path: Path, symbols: int, sessions: int) -> float:
 def stage(report: dict, name: str, run: Callable[[], Any]) -> Any:
     """Run one stage with the peak RSS reset before it; record its seconds, peak and RSS after."""
     reset_peak()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     value = run()
     report[name] = {
         "seconds": round(time.perf_counter() - start, 2),
+        "cpu_seconds": round(time.process_time() - cpu, 2),
         "peak_rss_gb": round(status_kb("VmHWM") / 2**20, 3),
         "rss_after_gb": round(status_kb("VmRSS") / 2**20, 3),
     }
@@ -144,20 +157,33 @@ def stage(report: dict, name: str, run: Callable[[], Any]) -> Any:
     return value
 
 
-def measure(symbols: int, sessions: int, cache: Path, stop_gb: float) -> dict:
-    """Every stage's seconds and peak RSS for one size, plus the out-of-sample metrics."""
+def measure(symbols: int, sessions: int, cache: Path, stop_gb: float, caps: dict[str, int | None]) -> dict:
+    """Every stage's seconds and peak RSS for one size, plus the out-of-sample metrics.
+
+    `caps` overrides the shipped config's models.max_train_rows / models.meta_max_rows where given.
+    """
     path = samples_path(cache, symbols, sessions)
     built = None if path.exists() else round(build_samples(path, symbols, sessions), 1)
     settings = load_settings(SHIPPED_CONFIG)
-    report: dict[str, Any] = {"symbols": symbols, "sessions": sessions, "samples_build_seconds": built}
+    settings = settings.model_copy(update={"models": settings.models.model_copy(update=caps)})
+    report: dict[str, Any] = {
+        "symbols": symbols,
+        "sessions": sessions,
+        "samples_build_seconds": built,
+        "max_train_rows": settings.models.max_train_rows,
+        "meta_max_rows": settings.models.meta_max_rows,
+    }
     stages: dict[str, Any] = {}
     samples = stage(stages, "read_samples", lambda: pd.read_parquet(path))
     report["rows"], report["feature_columns"] = len(samples), len(feature_columns(samples))
     report["samples_gb"] = round(samples.memory_usage(deep=True).sum() / GIB, 3)
     sampler = Sampler(int(stop_gb * 2**20))
-    undo = [sampler.wrap(ensemble, name, label) for name, label in PHASES.items()]
-    undo.append(sampler.wrap(ensemble.MetaLearner, "fit", "meta_fit"))
-    undo.append(sampler.wrap(ensemble, "metrics_table", "metrics"))
+    owners = [
+        (getattr(ensemble, owner) if owner else ensemble, name, label)
+        for owner, name, label in PHASES
+        if hasattr(ensemble, owner or name)
+    ]
+    undo = [sampler.wrap(owner, name, label) for owner, name, label in owners if hasattr(owner, name)]
     sampler.start()
     try:
         result = stage(
@@ -169,6 +195,8 @@ def measure(symbols: int, sessions: int, cache: Path, stop_gb: float) -> dict:
                 horizon=settings.labels.horizon,
                 n_folds=settings.models.n_folds,
                 seed=settings.models.seed,
+                max_train_rows=settings.models.max_train_rows,
+                meta_max_rows=settings.models.meta_max_rows,
             ),
         )
     finally:
@@ -177,6 +205,7 @@ def measure(symbols: int, sessions: int, cache: Path, stop_gb: float) -> dict:
             restore()
     stages["train_ensemble"]["phase_peak_rss_gb"] = {k: round(v / 2**20, 3) for k, v in sampler.peaks.items()}
     stages["train_ensemble"]["phase_seconds"] = {k: round(v, 2) for k, v in sampler.seconds.items()}
+    stages["train_ensemble"]["phase_cpu_seconds"] = {k: round(v, 2) for k, v in sampler.cpu_seconds.items()}
     with tempfile.TemporaryDirectory(prefix="turbomode-trainmem-") as home:
         db = TurboModeDB.at_home(Path(home))
         record, _ = stage(stages, "publish_model", lambda: publish_model(Path(home), db, samples, result, "bench"))
@@ -185,9 +214,10 @@ def measure(symbols: int, sessions: int, cache: Path, stop_gb: float) -> dict:
             "ensemble_importance",
             lambda: ensemble_importance(
                 result.ensemble.base_models,
-                samples[feature_columns(samples)],
+                samples,
                 max_rows=settings.models.shap_rows,
                 seed=settings.models.seed,
+                features=result.ensemble.feature_names,
             ),
         )
         stage(
@@ -195,6 +225,7 @@ def measure(symbols: int, sessions: int, cache: Path, stop_gb: float) -> dict:
         )
     report["stages"] = stages
     report["total_seconds"] = round(sum(s["seconds"] for s in stages.values()), 1)
+    report["total_cpu_seconds"] = round(sum(s["cpu_seconds"] for s in stages.values()), 1)
     report["peak_rss_gb"] = max(s["peak_rss_gb"] for s in stages.values())
     report["oof_rows"] = len(result.oof)
     report["oof_gb"] = round(result.oof.memory_usage(deep=True).sum() / GIB, 3)
@@ -214,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the samples Parquet is cached")
     parser.add_argument("--label", default="after", help="the key this run is stored under (before, after, ...)")
     parser.add_argument("--stop-rss-gb", type=float, default=16.0, help="abort when RSS passes this")
+    parser.add_argument("--max-train-rows", type=int, help="override models.max_train_rows (0: no cap)")
+    parser.add_argument("--meta-max-rows", type=int, help="override models.meta_max_rows (0: no cap)")
     parser.add_argument("--build-only", action="store_true", help="build the cached samples frame and stop")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -221,8 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         path = samples_path(args.cache, args.symbols, args.sessions)
         print(f"built {path} in {build_samples(path, args.symbols, args.sessions):.1f} s")
         return 0
-    report = measure(args.symbols, args.sessions, args.cache, args.stop_rss_gb)
-    report["machine"] = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
+    given = {"max_train_rows": args.max_train_rows, "meta_max_rows": args.meta_max_rows}
+    caps = {name: (value or None) for name, value in given.items() if value is not None}
+    load_before = round(os.getloadavg()[0], 2)
+    report = measure(args.symbols, args.sessions, args.cache, args.stop_rss_gb, caps)
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_average_1min_before_after": [load_before, round(os.getloadavg()[0], 2)],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
     stored = json.loads(args.out.read_text()) if args.out.exists() else {}
     stored.setdefault(args.label, {})[str(args.symbols)] = report
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from turbomode_dagster.models import PROBA_COLUMNS
 from turbomode_dagster.models.learners import DEFAULT_LEARNERS, LearnerSpec, fit_learner, learner_proba
@@ -51,8 +52,14 @@ class MetaLearner:
 
     @classmethod
     def fit(cls, inputs: np.ndarray, labels: np.ndarray) -> MetaLearner:
-        """L2-regularised (C = META_C), unweighted fit: calibration is the meta-learner's job."""
-        model = LogisticRegression(C=META_C, max_iter=1000).fit(inputs, labels)
+        """L2-regularised (C = META_C), unweighted fit: calibration is the meta-learner's job.
+
+        On one BLAS thread: lbfgs makes many small matrix products, and OpenBLAS threads spinning on
+        two busy cores made a 250k-row fit 4x slower (8x the CPU); one thread is also reproducible
+        whatever the machine's core count.
+        """
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = LogisticRegression(C=META_C, max_iter=1000).fit(inputs, labels)
         return cls(model.coef_.copy(), model.intercept_.copy())
 
     def predict_proba(self, inputs: np.ndarray) -> np.ndarray:

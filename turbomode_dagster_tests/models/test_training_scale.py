@@ -124,7 +124,7 @@ def test_importance_picks_feature_columns_after_drawing_rows(samples):
 
 def test_config_caps_default_to_not_binding_at_the_shipped_universe():
     """83 symbols x 10 years is about 210k samples, 170k of them out of fold: neither default cap binds."""
-    assert Models().max_train_rows is None and Models().meta_max_rows == 250_000
+    assert Models().max_train_rows == 1_500_000 and Models().meta_max_rows == 250_000
     for name in ("max_train_rows", "meta_max_rows"):
         with pytest.raises(ValueError, match=name):
             Models(**{name: 10})
