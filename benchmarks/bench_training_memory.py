@@ -7,7 +7,8 @@ The samples frame is what the nightly feature assets build (SampleSource seed 7,
 adjusted bars, `compute_features`, `make_labels`, `training_samples`); it is built once per size and
 cached as Parquet under `--cache`, so later runs time training alone. The stages are those of the
 `model_training` asset in order: read the samples Parquet (as the IO manager does), `train_ensemble`,
-`publish_model` (into a temporary TURBOMODE_HOME), `ensemble_importance` and the drift baseline.
+`publish_model` (into a temporary TURBOMODE_HOME), `ensemble_importance`, the drift baseline and the
+metrics note of the asset's metadata.
 
 Seconds are wall-clock and CPU (all threads; the fairer figure when other work shares the cores, and
 the 1-minute load average before and after is recorded). Memory: before each stage the peak RSS is
@@ -41,6 +42,7 @@ from turbomode_dagster.models import ensemble
 from turbomode_dagster.models.ensemble import ENSEMBLE, feature_columns, train_ensemble
 from turbomode_dagster.models.explain import ensemble_importance
 from turbomode_dagster.models.learners import DEFAULT_LEARNERS
+from turbomode_dagster.models.metrics_note import balanced_accuracy_note
 from turbomode_dagster.models.registry import publish_model
 from turbomode_dagster.orchestration.assets.models import record_drift_baseline
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
@@ -223,6 +225,7 @@ def measure(symbols: int, sessions: int, cache: Path, stop_gb: float, caps: dict
         stage(
             stages, "drift_baseline", lambda: record_drift_baseline(db, record.model_version, samples, result, settings)
         )
+        stage(stages, "metrics_note", lambda: balanced_accuracy_note(result.metrics, result.oof))
     report["stages"] = stages
     report["total_seconds"] = round(sum(s["seconds"] for s in stages.values()), 1)
     report["total_cpu_seconds"] = round(sum(s["cpu_seconds"] for s in stages.values()), 1)
