@@ -347,7 +347,7 @@ def _oof_frame(
 ) -> pd.DataFrame:
     """Long out-of-fold frame: each model's probabilities (float32) on the run of rows it scored.
 
-    Every column is filled by one concatenation of runs; the symbol and model columns repeat shared
+    Every column is one concatenation of runs, used as is; the symbol and model columns repeat shared
     string objects, so the frame costs about 33 bytes a row.
     """
     models = list(probas)
@@ -356,17 +356,14 @@ def _oof_frame(
         return np.concatenate([values[runs[model]] for model in models])
 
     lengths = [runs[model].stop - runs[model].start for model in models]
-    frame = pd.DataFrame(
-        {
-            "symbol": stacked(data.symbol),
-            "date": stacked(data.date),
-            "model": np.repeat(np.array(models, dtype=object), lengths),
-            "fold": stacked(fold_of),
-        }
-    )
-    for k, column in enumerate(PROBA_COLUMNS):
-        frame[column] = np.concatenate([probas[model][runs[model], k] for model in models])
-    return frame
+    columns = {
+        "symbol": stacked(data.symbol),
+        "date": stacked(data.date),
+        "model": np.repeat(np.array(models, dtype=object), lengths),
+        "fold": stacked(fold_of),
+        **{c: np.concatenate([probas[model][runs[model], k] for model in models]) for k, c in enumerate(PROBA_COLUMNS)},
+    }
+    return pd.DataFrame(columns, copy=False)  # no copy, no consolidation: a second copy was this frame's peak
 
 
 def _proba_frame(proba: np.ndarray) -> pd.DataFrame:
