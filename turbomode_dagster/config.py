@@ -369,12 +369,16 @@ class Learner(Strict):
 
 
 class Models(Strict):
-    """The base learners (empty: the built-in eight), walk-forward folds, seed and SHAP sample size."""
+    """The base learners (empty: the built-in eight), walk-forward folds, seed, SHAP sample size, row caps."""
 
     learners: tuple[Learner, ...] = Field(default=(), max_length=32, strict=False)
     n_folds: int = Field(default=4, ge=2, le=12)
     seed: Seed = 0
     shap_rows: int = Field(default=2000, ge=100, le=1_000_000)
+    # Row caps per fit (seeded samples): they bound training time at thousands of symbols and do not
+    # bind at the shipped universe (83 symbols x 10 years: ~210k samples, ~170k of them out of fold).
+    max_train_rows: int | None = Field(default=1_500_000, ge=1_000, le=1_000_000_000)
+    meta_max_rows: int | None = Field(default=250_000, ge=1_000, le=1_000_000_000)
 
     @field_validator("learners")
     @classmethod

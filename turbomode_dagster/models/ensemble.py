@@ -12,18 +12,24 @@ fraction of nested stacking's cost.
 
 Base learners train with balanced class weights (to separate the rare classes); the meta-learner is
 unweighted, so the ensemble's probabilities are calibrated to the true class frequencies.
+
+Memory is bounded by one float32 copy of the features (`TrainingData`): rows sorted by date make
+every fold's training and validation rows a contiguous run, handed to the learners as views, never
+copies; out-of-fold probabilities are kept as float32 arrays and scored from them directly, and the
+long out-of-fold frame is filled once at the end. Optional row caps bound every fit's time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from turbomode_dagster.models import PROBA_COLUMNS
 from turbomode_dagster.models.learners import DEFAULT_LEARNERS, LearnerSpec, fit_learner, learner_proba
@@ -46,8 +52,14 @@ class MetaLearner:
 
     @classmethod
     def fit(cls, inputs: np.ndarray, labels: np.ndarray) -> MetaLearner:
-        """L2-regularised (C = META_C), unweighted fit: calibration is the meta-learner's job."""
-        model = LogisticRegression(C=META_C, max_iter=1000).fit(inputs, labels)
+        """L2-regularised (C = META_C), unweighted fit: calibration is the meta-learner's job.
+
+        On one BLAS thread: lbfgs makes many small matrix products, and OpenBLAS threads spinning on
+        two busy cores made a 250k-row fit 4x slower (8x the CPU); one thread is also reproducible
+        whatever the machine's core count.
+        """
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = LogisticRegression(C=META_C, max_iter=1000).fit(inputs, labels)
         return cls(model.coef_.copy(), model.intercept_.copy())
 
     def predict_proba(self, inputs: np.ndarray) -> np.ndarray:
@@ -59,8 +71,13 @@ class MetaLearner:
 
 
 def meta_inputs(base_probas: Sequence[np.ndarray]) -> np.ndarray:
-    """The meta-learner's inputs: each base learner's clipped log-probabilities, side by side."""
-    return np.hstack([np.log(np.clip(p, META_LOG_FLOOR, 1.0)) for p in base_probas])
+    """The meta-learner's inputs: each base learner's clipped log-probabilities, side by side (float64)."""
+    width = len(PROBA_COLUMNS)
+    inputs = np.empty((len(base_probas[0]), width * len(base_probas)), dtype=np.float64)
+    for k, proba in enumerate(base_probas):
+        clipped = np.clip(np.asarray(proba, dtype=np.float64), META_LOG_FLOOR, 1.0)
+        inputs[:, k * width : (k + 1) * width] = np.log(clipped)
+    return inputs
 
 
 @dataclass(frozen=True)
@@ -106,8 +123,15 @@ def ensemble_config(
     horizon: int,
     n_folds: int,
     seed: int,
+    max_train_rows: int | None = None,
+    meta_max_rows: int | None = None,
 ) -> dict[str, Any]:
-    """The training recipe as JSON-ready data (what the model version hashes besides data and code)."""
+    """The training recipe as JSON-ready data (what the model version hashes besides data and code).
+
+    A row cap is recorded only when set, so an uncapped recipe hashes as it did before caps existed.
+    """
+    caps = {"max_train_rows": max_train_rows, "meta_max_rows": meta_max_rows}
+    capped = {name: cap for name, cap in caps.items() if cap is not None}
     return {
         "learners": [spec.to_dict() for spec in specs],
         "features": list(features),
@@ -116,6 +140,7 @@ def ensemble_config(
         "seed": seed,
         "stacking": "walk_forward",
         "meta": {"kind": "multinomial_logistic_l2", "C": META_C, "log_floor": META_LOG_FLOOR},
+        **capped,
     }
 
 
@@ -126,71 +151,178 @@ def train_ensemble(
     n_folds: int = 4,
     seed: int = 0,
     features: Sequence[str] | None = None,
+    max_train_rows: int | None = None,
+    meta_max_rows: int | None = None,
 ) -> EnsembleResult:
-    """Walk-forward honest stacking over `samples`, then the final ensemble fitted on all of them."""
+    """Walk-forward honest stacking over `samples`, then the final ensemble fitted on all of them.
+
+    `max_train_rows` caps every base learner's fit (on top of each spec's own `max_rows`) and
+    `meta_max_rows` every meta-learner's fit, both by a seeded sample without replacement: they bound
+    time however large the universe grows. None: no cap.
+    """
     specs = tuple(specs)
     if len({spec.name for spec in specs}) != len(specs):
         raise ValueError("learner names must be unique")
     if n_folds < 2:
         raise ValueError("walk-forward stacking needs at least two folds (the first only trains the meta-learner)")
+    for name, cap in (("max_train_rows", max_train_rows), ("meta_max_rows", meta_max_rows)):
+        if cap is not None and cap < 1:
+            raise ValueError(f"{name} must be a positive row count or None, got {cap}")
     features = tuple(features or feature_columns(samples))
-    samples = _prepared(samples, features)
-    inputs, labels, dates = samples.loc[:, list(features)], samples["label"].to_numpy(), samples["date"]
-    folds = walk_forward_folds(dates, n_folds, horizon)
-    base = {spec.name: np.full((len(samples), len(PROBA_COLUMNS)), np.nan) for spec in specs}
-    fold_of = np.full(len(samples), -1)
+    data = TrainingData.from_samples(samples, features)
+    folds = walk_forward_folds(data.date, n_folds, horizon)
+    runs = {fold.number: (data.run(fold.train_dates), data.run(fold.valid_dates)) for fold in folds}
+    base = {spec.name: np.full((len(data), len(PROBA_COLUMNS)), np.nan, dtype=np.float32) for spec in specs}
+    fold_of = np.full(len(data), -1, dtype=np.int8)
     priors = {}
     for fold in folds:
-        train, valid = fold.split(dates)
+        train, valid = runs[fold.number]
         for spec in specs:
-            model = _fit(spec, inputs.iloc[train], labels[train], seed, f"walk-forward fold {fold.number}")
-            base[spec.name][valid] = learner_proba(model, inputs.iloc[valid])
+            model = _fit(spec, data, train, seed, max_train_rows, f"walk-forward fold {fold.number}")
+            base[spec.name][valid] = learner_proba(model, data.rows(valid))
+            del model
         fold_of[valid] = fold.number
-        priors[fold.number] = class_prior(labels[train])
-    stacked = np.full((len(samples), len(PROBA_COLUMNS)), np.nan)
+        priors[fold.number] = class_prior(data.label[train])
+    stacked = np.full((len(data), len(PROBA_COLUMNS)), np.nan, dtype=np.float32)
     meta_train_dates = {}
+    first_scored = runs[folds[0].number][1].start
     for fold in folds[1:]:
-        train, valid = fold.split(dates)
-        earlier = train[fold_of[train] >= 0]
-        meta = MetaLearner.fit(meta_inputs([base[s.name][earlier] for s in specs]), labels[earlier])
+        train, valid = runs[fold.number]
+        earlier = slice(first_scored, train.stop)  # the out-of-fold rows among the purged training rows
+        meta = _fit_meta(base, specs, data, earlier, seed, meta_max_rows)
         stacked[valid] = meta.predict_proba(meta_inputs([base[s.name][valid] for s in specs]))
-        meta_train_dates[fold.number] = np.unique(dates.iloc[earlier].to_numpy())
-    oof = _oof_frame(samples, fold_of, {**base, ENSEMBLE: stacked})
-    scored = oof[oof["fold"] >= folds[1].number]
+        meta_train_dates[fold.number] = np.unique(data.date[earlier])
     prior_frame = pd.DataFrame.from_dict(priors, orient="index", columns=list(PROBA_COLUMNS))
-    covered = np.flatnonzero(fold_of >= 0)
+    validated = slice(first_scored, len(data))  # the folds' blocks tile the dates from the first block on
+    scored = slice(runs[folds[1].number][1].start, len(data))
+    every_row = slice(0, len(data))
     final = FittedEnsemble(
         specs,
         features,
-        {spec.name: _fit(spec, inputs, labels, seed, "the final fit on all samples") for spec in specs},
-        MetaLearner.fit(meta_inputs([base[s.name][covered] for s in specs]), labels[covered]),
+        {spec.name: _fit(spec, data, every_row, seed, max_train_rows, "the final fit on all rows") for spec in specs},
+        _fit_meta(base, specs, data, validated, seed, meta_max_rows),
         horizon,
         seed,
     )
+    data = data.without_features()  # every learner is fitted: free the block before the long frame is built
+    probas = {**base, ENSEMBLE: stacked}
+    metrics = metrics_table(
+        {name: proba[scored] for name, proba in probas.items()},
+        data.label[scored],
+        data.fwd_return[scored],
+        data.date[scored],
+        prior_frame.loc[fold_of[scored], list(PROBA_COLUMNS)].to_numpy(),
+        horizon,
+    )
     return EnsembleResult(
         ensemble=final,
-        oof=oof,
-        metrics=metrics_table(scored, samples, prior_frame, horizon),
+        oof=_oof_frame(data, fold_of, probas, {**{spec.name: validated for spec in specs}, ENSEMBLE: scored}),
+        metrics=metrics,
         priors=prior_frame,
         folds=folds,
         meta_train_dates=meta_train_dates,
-        config=ensemble_config(specs, features, horizon, n_folds, seed),
+        config=ensemble_config(specs, features, horizon, n_folds, seed, max_train_rows, meta_max_rows),
     )
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The samples as the fold loop reads them: float32 features in one block, rows in (date, symbol) order.
+
+    The block is feature-major (features x rows), so a run of rows is a view whose every column is
+    contiguous: `rows(run)` hands a learner a DataFrame without copying the data (XGBoost reads the
+    columns in place), and walk-forward folds over date-sorted rows are always such runs.
+    """
+
+    block: np.ndarray
+    names: tuple[str, ...]
+    symbol: np.ndarray
+    date: np.ndarray
+    label: np.ndarray
+    fwd_return: np.ndarray
+
+    @classmethod
+    def from_samples(cls, samples: pd.DataFrame, features: tuple[str, ...]) -> TrainingData:
+        """Check `samples` against the input contract, sort by (date, symbol), fill the float32 block."""
+        missing = [c for c in (*SAMPLE_KEYS, *TARGET_COLUMNS, *features) if c not in samples.columns]
+        if missing:
+            raise KeyError(f"training samples lack columns: {missing}")
+        label = samples["label"]
+        if label.isna().any() or not label.isin([0, 1, 2]).all():
+            raise ValueError("label must be 0 (SELL), 1 (HOLD) or 2 (BUY) on every training row")
+        not_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(samples[c])]
+        if not_numeric:
+            raise TypeError(f"feature columns must be numeric, these are not: {not_numeric}")
+        dates = pd.to_datetime(samples["date"]).to_numpy(dtype="datetime64[ns]")
+        symbols = samples["symbol"].to_numpy()
+        order = np.lexsort((pd.factorize(symbols, sort=True)[0], dates))  # stable: (date, symbol)
+        block = np.empty((len(features), len(samples)), dtype=np.float32)
+        for j, name in enumerate(features):
+            block[j] = samples[name].to_numpy(dtype=np.float32, na_value=np.nan)[order]
+        return cls(
+            block,
+            features,
+            symbols[order],
+            dates[order],
+            label.to_numpy(dtype=np.int64)[order],
+            samples["fwd_return"].to_numpy(dtype=np.float64, na_value=np.nan)[order],
+        )
+
+    def __len__(self) -> int:
+        return len(self.date)
+
+    def without_features(self) -> TrainingData:
+        """The same keys and targets with an empty feature block (the block's memory can be released)."""
+        return replace(self, block=np.empty((len(self.names), 0), dtype=np.float32))
+
+    def rows(self, run: slice | np.ndarray) -> pd.DataFrame:
+        """Feature rows with their column names: a view of the block for a slice, a copy for positions."""
+        return pd.DataFrame(self.block[:, run].T, columns=list(self.names), copy=False)
+
+    def run(self, dates: np.ndarray) -> slice:
+        """The rows dated on `dates`, a contiguous run of the date axis (a fold's training or validation dates)."""
+        if len(dates) == 0:
+            return slice(0, 0)
+        lo = int(np.searchsorted(self.date, np.datetime64(dates[0], "ns"), side="left"))
+        hi = int(np.searchsorted(self.date, np.datetime64(dates[-1], "ns"), side="right"))
+        if len(np.unique(self.date[lo:hi])) != len(dates):
+            raise ValueError(f"fold dates {dates[0]}..{dates[-1]} are not a contiguous run of the sample dates")
+        return slice(lo, hi)
 
 
 class LearnerFitError(RuntimeError):
     """A base learner failed to fit; the message names the learner, its kind and the fold."""
 
 
-def _fit(spec: LearnerSpec, inputs: pd.DataFrame, labels: np.ndarray, seed: int, where: str) -> object:
-    """fit_learner, with a failure that says which learner broke and where (not a bare library error)."""
+def _fit(
+    spec: LearnerSpec, data: TrainingData, run: slice, seed: int, max_train_rows: int | None, where: str
+) -> object:
+    """fit_learner on a run of rows (at most `max_train_rows`), failing with which learner broke and where."""
+    labels = data.label[run]
+    if max_train_rows is not None and (spec.max_rows is None or spec.max_rows > max_train_rows):
+        spec = replace(spec, max_rows=max_train_rows)
     try:
-        return fit_learner(spec, inputs, labels, seed)
+        return fit_learner(spec, data.rows(run), labels, seed)
     except Exception as exc:
         raise LearnerFitError(
             f"learner {spec.name!r} ({spec.kind}) failed in {where} on {len(labels):,} rows: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _fit_meta(
+    base: dict[str, np.ndarray],
+    specs: tuple[LearnerSpec, ...],
+    data: TrainingData,
+    run: slice,
+    seed: int,
+    max_rows: int | None,
+) -> MetaLearner:
+    """The meta-learner on a run of out-of-fold rows, a seeded sample of `max_rows` of them if capped."""
+    rows = np.arange(len(data))[run]
+    if max_rows is not None and len(rows) > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_rows, replace=False))
+    return MetaLearner.fit(meta_inputs([base[s.name][rows] for s in specs]), data.label[rows])
 
 
 def predict(ensemble: FittedEnsemble, features_frame: pd.DataFrame) -> pd.DataFrame:
@@ -210,27 +342,28 @@ def model_probabilities(ensemble: FittedEnsemble, rows: pd.DataFrame) -> dict[st
     return probas
 
 
-def _oof_frame(samples: pd.DataFrame, fold_of: np.ndarray, probas: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Long out-of-fold frame: each model's probabilities on the rows it scored, with the fold number."""
-    parts = []
-    for model, proba in probas.items():
-        rows = np.flatnonzero(~np.isnan(proba[:, 0]))
-        keys = samples.iloc[rows][list(SAMPLE_KEYS)].reset_index(drop=True)
-        parts.append(keys.assign(model=model, fold=fold_of[rows]).join(_proba_frame(proba[rows])))
-    return pd.concat(parts, ignore_index=True)
+def _oof_frame(
+    data: TrainingData, fold_of: np.ndarray, probas: dict[str, np.ndarray], runs: dict[str, slice]
+) -> pd.DataFrame:
+    """Long out-of-fold frame: each model's probabilities (float32) on the run of rows it scored.
 
+    Every column is one concatenation of runs, used as is; the symbol and model columns repeat shared
+    string objects, so the frame costs about 33 bytes a row.
+    """
+    models = list(probas)
 
-def _prepared(samples: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
-    """The samples checked against the input contract, sorted by (date, symbol), with a fresh index."""
-    missing = [c for c in (*SAMPLE_KEYS, *TARGET_COLUMNS, *features) if c not in samples.columns]
-    if missing:
-        raise KeyError(f"training samples lack columns: {missing}")
-    if samples["label"].isna().any() or not samples["label"].isin([0, 1, 2]).all():
-        raise ValueError("label must be 0 (SELL), 1 (HOLD) or 2 (BUY) on every training row")
-    frame = samples.loc[:, [*SAMPLE_KEYS, *features, *TARGET_COLUMNS]].copy()
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["label"] = frame["label"].astype(np.int64)
-    return frame.sort_values(["date", "symbol"], kind="mergesort").reset_index(drop=True)
+    def stacked(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([values[runs[model]] for model in models])
+
+    lengths = [runs[model].stop - runs[model].start for model in models]
+    columns = {
+        "symbol": stacked(data.symbol),
+        "date": stacked(data.date),
+        "model": np.repeat(np.array(models, dtype=object), lengths),
+        "fold": stacked(fold_of),
+        **{c: np.concatenate([probas[model][runs[model], k] for model in models]) for k, c in enumerate(PROBA_COLUMNS)},
+    }
+    return pd.DataFrame(columns, copy=False)  # no copy, no consolidation: a second copy was this frame's peak
 
 
 def _proba_frame(proba: np.ndarray) -> pd.DataFrame:

@@ -43,8 +43,7 @@ def global_importance(
     """
     if not supports_shap(model) or rows.empty:
         return pd.DataFrame(columns=IMPORTANCE_COLUMNS)
-    if len(rows) > max_rows:
-        rows = rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))]
+    rows = _drawn(rows, max_rows, seed)
     mean_abs = np.abs(contributions(model, rows)[:, :, :-1]).mean(axis=0)
     parts = []
     for k, label in enumerate(CLASS_LABELS):
@@ -55,12 +54,30 @@ def global_importance(
 
 
 def ensemble_importance(
-    base_models: dict[str, object], rows: pd.DataFrame, max_rows: int = SHAP_ROWS, seed: int = 0
+    base_models: dict[str, object],
+    rows: pd.DataFrame,
+    max_rows: int = SHAP_ROWS,
+    seed: int = 0,
+    features: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """`global_importance` for every base learner that supports SHAP, stacked, on the same rows."""
+    """`global_importance` for every base learner that supports SHAP, stacked, on the same rows.
+
+    `features` (default: every column of `rows`) is picked after the rows are drawn, so a whole
+    samples frame can be passed without copying its feature columns.
+    """
+    rows = _drawn(rows, max_rows, seed)
+    if features is not None:
+        rows = rows.loc[:, list(features)]
     parts = [global_importance(model, name, rows, max_rows, seed) for name, model in base_models.items()]
     kept = [part for part in parts if not part.empty]
     return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=IMPORTANCE_COLUMNS)
+
+
+def _drawn(rows: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """`rows`, or a seeded sample of `max_rows` of them in their original order."""
+    if len(rows) <= max_rows:
+        return rows
+    return rows.iloc[np.sort(np.random.default_rng(seed).choice(len(rows), max_rows, replace=False))]
 
 
 def top_contributions(

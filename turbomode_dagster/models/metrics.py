@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-from turbomode_dagster.models import N_CLASSES, PROBA_COLUMNS
+from turbomode_dagster.models import N_CLASSES
 
 ALWAYS_HOLD = "always_hold"
 CLASS_PRIOR = "class_prior"
@@ -119,27 +119,24 @@ def class_prior(train_labels: np.ndarray) -> np.ndarray:
     return counts / counts.sum()
 
 
-def metrics_table(oof: pd.DataFrame, truth: pd.DataFrame, priors: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """One row of metrics per model in `oof`, then the two baselines scored on the same rows.
+def metrics_table(
+    probas: dict[str, np.ndarray],
+    labels: np.ndarray,
+    fwd_returns: np.ndarray,
+    dates: np.ndarray,
+    prior_proba: np.ndarray,
+    horizon: int,
+) -> pd.DataFrame:
+    """One row of metrics per model, then the two baselines, all scored on the same n rows.
 
-    `oof` has symbol, date, model, fold and the probability columns; `truth` has symbol, date, label,
-    fwd_return; `priors` is indexed by fold with the probability columns (training class frequencies).
+    `probas` maps each model to its n x 3 probabilities on the n labelled, dated rows that `labels`,
+    `fwd_returns` and `dates` describe; `prior_proba` (n x 3) is the class-prior baseline's prediction
+    on each row (its fold's training class frequencies). Arrays aligned row for row, so scoring never
+    builds or joins a frame of all models' rows.
     """
-    scored = oof.merge(truth[["symbol", "date", "label", "fwd_return"]], on=["symbol", "date"], how="left")
-    rows = {}
-    for model, group in scored.groupby("model", sort=False):
-        rows[model] = _metrics_of(group, group[list(PROBA_COLUMNS)].to_numpy(), horizon)
-    reference = scored[scored["model"] == scored["model"].iloc[0]]
-    rows[ALWAYS_HOLD] = _metrics_of(reference, always_hold_proba(len(reference)), horizon)
-    prior_proba = priors.loc[reference["fold"], list(PROBA_COLUMNS)].to_numpy()
-    rows[CLASS_PRIOR] = _metrics_of(reference, prior_proba, horizon)
+    rows = {name: classification_metrics(proba, labels, fwd_returns, dates, horizon) for name, proba in probas.items()}
+    rows[ALWAYS_HOLD] = classification_metrics(always_hold_proba(len(labels)), labels, fwd_returns, dates, horizon)
+    rows[CLASS_PRIOR] = classification_metrics(prior_proba, labels, fwd_returns, dates, horizon)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table
-
-
-def _metrics_of(rows: pd.DataFrame, proba: np.ndarray, horizon: int) -> dict[str, float]:
-    """Metrics for probabilities aligned with `rows` (which carry label, fwd_return and date)."""
-    return classification_metrics(
-        proba, rows["label"].to_numpy(), rows["fwd_return"].to_numpy(), rows["date"].to_numpy(), horizon
-    )

@@ -14,15 +14,17 @@ from turbomode_dagster.models import PROBA_COLUMNS
 from turbomode_dagster.models.ensemble import ENSEMBLE
 from turbomode_dagster.models.registry import MIN_IC_T
 
-DIRECTIONAL = ("p_sell", "p_buy")
-
 
 def directional_argmax_share(oof: pd.DataFrame) -> pd.Series:
-    """Per model, the share of the ensemble's out-of-fold rows whose most probable class is BUY or SELL."""
-    scored = oof[oof["fold"].isin(oof.loc[oof["model"] == ENSEMBLE, "fold"].unique())]
-    top = scored[list(PROBA_COLUMNS)].to_numpy().argmax(axis=1)
-    directional = pd.Series([PROBA_COLUMNS[i] in DIRECTIONAL for i in top], index=scored.index)
-    return directional.groupby(scored["model"], sort=False).mean()
+    """Per model, the share of the ensemble's out-of-fold rows whose most probable class is BUY or SELL.
+
+    Column-wise (tens of millions of rows at thousands of symbols): the argmax is HOLD exactly when
+    p_hold beats p_sell and is not below p_buy (argmax takes the first of tied maxima).
+    """
+    scored = oof["fold"].isin(oof.loc[oof["model"] == ENSEMBLE, "fold"].unique()).to_numpy()
+    p_sell, p_hold, p_buy = (oof[column].to_numpy()[scored] for column in PROBA_COLUMNS)
+    directional = ~((p_hold > p_sell) & (p_hold >= p_buy))
+    return pd.Series(directional).groupby(oof["model"].to_numpy()[scored], sort=False).mean()
 
 
 def balanced_accuracy_note(metrics: pd.DataFrame, oof: pd.DataFrame) -> str:

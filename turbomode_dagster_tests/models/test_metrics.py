@@ -91,11 +91,16 @@ def test_class_prior_log_loss_is_the_label_entropy(rows):
 
 def test_metrics_table_adds_both_baselines_on_the_same_rows(rows):
     labels = rows["label"].to_numpy()
-    oof = rows[["symbol", "date"]].assign(model="good", fold=np.where(np.arange(len(rows)) < 240, 0, 1))
-    proba = pd.DataFrame(one_hot(labels, 0.9), columns=["p_sell", "p_hold", "p_buy"])
-    oof = pd.concat([oof, proba], axis=1)
-    priors = pd.DataFrame([[0.3, 0.4, 0.3], [0.2, 0.6, 0.2]], columns=["p_sell", "p_hold", "p_buy"])
-    table = metrics_table(oof, rows, priors, horizon=5)
+    fold = np.where(np.arange(len(rows)) < 240, 0, 1)
+    priors = np.array([[0.3, 0.4, 0.3], [0.2, 0.6, 0.2]])
+    table = metrics_table(
+        {"good": one_hot(labels, 0.9)},
+        labels,
+        rows["fwd_return"].to_numpy(),
+        rows["date"].to_numpy(),
+        priors[fold],
+        horizon=5,
+    )
     assert list(table.index) == ["good", ALWAYS_HOLD, CLASS_PRIOR]
     assert (table["n_samples"] == len(rows)).all()
     assert table.loc[ALWAYS_HOLD, "balanced_accuracy"] == pytest.approx(1 / 3)

@@ -45,3 +45,11 @@ def test_the_note_states_the_numbers_and_the_promotion_metric() -> None:
     assert "BUY or SELL on 25% of out-of-fold rows against 50% for the base learners" in note
     assert "**Promotion uses out-of-sample log loss**" in note and "2 Newey-West standard errors" in note
     assert len(note) < 1_000, "longer markdown is folded behind a link in the Dagster UI"
+
+
+def test_directional_share_breaks_ties_as_argmax_does() -> None:
+    """First of tied maxima: SELL over HOLD, HOLD over BUY."""
+    ties = [(0.4, 0.4, 0.2), (0.2, 0.4, 0.4), (1 / 3, 1 / 3, 1 / 3), (0.3, 0.3, 0.4)]
+    frame = pd.DataFrame([("ensemble", 1, *p) for p in ties], columns=["model", "fold", "p_sell", "p_hold", "p_buy"])
+    expected = (frame[["p_sell", "p_hold", "p_buy"]].to_numpy().argmax(axis=1) != 1).mean()
+    assert directional_argmax_share(frame)["ensemble"] == pytest.approx(expected) == pytest.approx(0.75)

@@ -89,11 +89,16 @@ def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
                 horizon=cfg.labels.horizon,
                 n_folds=cfg.models.n_folds,
                 seed=cfg.models.seed,
+                max_train_rows=cfg.models.max_train_rows,
+                meta_max_rows=cfg.models.meta_max_rows,
             )
             record, decision = publish_model(home, db, training_samples, result, turbomode_dagster.__version__)
-            features = training_samples[feature_columns(training_samples)]
             importance = ensemble_importance(
-                result.ensemble.base_models, features, max_rows=cfg.models.shap_rows, seed=cfg.models.seed
+                result.ensemble.base_models,
+                training_samples,
+                max_rows=cfg.models.shap_rows,
+                seed=cfg.models.seed,
+                features=result.ensemble.feature_names,
             )
             db.replace_shap(record.model_version, importance)
             resolved = record_drift_baseline(db, record.model_version, training_samples, result, cfg)
