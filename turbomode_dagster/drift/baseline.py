@@ -9,7 +9,9 @@ predictions are later held against.
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,7 +30,8 @@ PRICE_UNIT_FEATURES = frozenset(
     {"macd", "macd_signal", "macd_hist", "atr_14", "bb_upper_20", "bb_middle_20", "bb_lower_20"}
 )
 PREDICTION_COLUMNS = ("p_buy", "p_sell")
-FORMAT = 2  # 2: the volatility-regime check
+FORMAT = 3  # 2: the volatility-regime check; 3: KS samples packed (see `pack_sample`)
+SAMPLE_DTYPE = np.dtype("<f4")
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,39 @@ class Reference:
     sample: tuple[float, ...]
     thresholds: Thresholds
 
+    def to_dict(self) -> dict:
+        """The stored form: edges, counts and levels as JSON numbers, the KS sample packed."""
+        return {**asdict(self), "sample": pack_sample(self.sample)}
+
     @classmethod
     def from_dict(cls, raw: dict) -> Reference:
         return cls(
             edges=tuple(raw["edges"]),
             counts=tuple(raw["counts"]),
-            sample=tuple(raw["sample"]),
+            sample=unpack_sample(raw["sample"]),
             thresholds=Thresholds(**raw["thresholds"]),
         )
+
+
+def pack_sample(sample: tuple[float, ...] | np.ndarray) -> str:
+    """A KS sample as base64 of zlib-compressed float32 little-endian bytes, byte planes shuffled.
+
+    JSON floats cost about 19 bytes a value and made a baseline ~4 MB; float32 keeps ~7 significant
+    digits (enough for a KS statistic, whose steps are 1/5,000), and grouping the bytes of equal
+    significance (the sample is sorted, so sign and exponent bytes repeat) lets zlib shrink it further.
+    """
+    values = np.asarray(sample, dtype=SAMPLE_DTYPE)
+    planes = values.view(np.uint8).reshape(-1, SAMPLE_DTYPE.itemsize).T
+    return base64.b64encode(zlib.compress(planes.tobytes(), 9)).decode("ascii")
+
+
+def unpack_sample(packed: str) -> tuple[float, ...]:
+    """The values `pack_sample` stored, as Python floats (the float32 values, exactly)."""
+    planes = np.frombuffer(zlib.decompress(base64.b64decode(packed, validate=True)), dtype=np.uint8)
+    if planes.size % SAMPLE_DTYPE.itemsize:
+        raise ValueError(f"drift baseline sample of {planes.size} bytes is not whole float32 values")
+    values = planes.reshape(SAMPLE_DTYPE.itemsize, -1).T.copy().view(SAMPLE_DTYPE).ravel()
+    return tuple(float(v) for v in values)
 
 
 @dataclass(frozen=True)
@@ -64,8 +92,14 @@ class DriftBaseline:
     skill: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        """Canonical JSON (sorted keys), so the same training gives the same bytes."""
-        return json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True, allow_nan=False)
+        """Canonical JSON (sorted keys), so the same training gives the same bytes; samples packed."""
+        stored = {
+            "format": FORMAT,
+            **asdict(self),
+            "features": {k: v.to_dict() for k, v in self.features.items()},
+            "predictions": {k: v.to_dict() for k, v in self.predictions.items()},
+        }
+        return json.dumps(stored, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> DriftBaseline:
@@ -94,6 +128,7 @@ def reference_of(
     finite = values[np.isfinite(values)]
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(finite, SAMPLE_SIZE, replace=False)) if finite.size > SAMPLE_SIZE else np.sort(finite)
+    sample = sample.astype(SAMPLE_DTYPE).astype(np.float64)  # as stored, so levels are calibrated on what KS sees
     thresholds = calibrate(values, session, edges, counts, sample, window, floors)
     return Reference(
         edges=tuple(float(e) for e in edges),

@@ -2,7 +2,9 @@
 
 Both databases are checked first and vacuumed only if intact; model retention needs TurboMode.db's
 registry to know the champion, so it is skipped (and says so) when that database is missing or
-damaged. Then the Parquet partitions, atomic-write temporaries, scratch folders and logs.
+damaged. With it go the per-night rows of TurboMode.db that retention bounds (`registry_rows`: the
+drift baselines of versions losing their artifacts, backtests of sessions beyond `keep_sessions`).
+Then the Parquet partitions, atomic-write temporaries, scratch folders and logs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from turbomode_dagster.maintenance.logs import (
     prune_archives,
 )
 from turbomode_dagster.maintenance.outcome import FolderOutcome
+from turbomode_dagster.maintenance.registry_rows import RowsOutcome, prune_backtests, prune_baselines
 from turbomode_dagster.maintenance.retention import (
     ASSETS_DIR,
     ModelsToKeep,
@@ -48,6 +51,7 @@ class MaintenanceReport:
     archive: ArchiveResult
     models: ModelsToKeep | None
     models_skipped: str | None  # why model retention did not run, when it did not
+    rows: tuple[RowsOutcome, ...] = ()  # TurboMode.db rows removed by retention (none when it was skipped)
 
     @property
     def damaged(self) -> tuple[DatabaseResult, ...]:
@@ -78,6 +82,7 @@ class MaintenanceReport:
             {"target": o.step, "bytes_reclaimed": o.bytes, "files": o.files, "result": done if o.files else "none"}
             for o, done in steps
         ]
+        rows += [{"target": o.step, "bytes_reclaimed": 0, "files": 0, "result": _rows_removed(o)} for o in self.rows]
         return pd.DataFrame(rows, columns=["target", "bytes_reclaimed", "files", "result"])
 
 
@@ -87,11 +92,12 @@ def run_maintenance(
     """Check and vacuum both databases, apply retention, clean temporaries and archive old logs."""
     turbomode_db = TurboModeDB.at_home(home)
     databases = (maintain_database("market_data", master_db), maintain_database("turbomode", turbomode_db.path))
-    models, skipped = None, _why_no_model_retention(databases[1])
+    models, skipped, rows = None, _why_no_model_retention(databases[1]), ()
     folders = [prune_partitions(home / ASSETS_DIR, cfg.keep_sessions)]
     if skipped is None:
         models = models_to_keep(turbomode_db, cfg.keep_model_versions, cfg.keep_sessions)
         folders.append(prune_models(home, models))
+        rows = (prune_baselines(turbomode_db, models), prune_backtests(turbomode_db, cfg.keep_sessions))
     stamp, max_age = now.timestamp(), cfg.temp_max_age_hours * 3600
     folders.append(clean_atomic_temporaries(home, stamp, max_age))
     folders += clean_temp_folders(home, cfg.temp_folders, stamp, max_age)
@@ -102,7 +108,15 @@ def run_maintenance(
     archive = archive_logs(home / ARCHIVE_DIR, sources, cutoff, now)
     if cfg.archive_retention_days is not None:
         folders.append(prune_archives(home / ARCHIVE_DIR, stamp - cfg.archive_retention_days * SECONDS_PER_DAY))
-    return MaintenanceReport(databases, tuple(folders), archive, models, skipped)
+    return MaintenanceReport(databases, tuple(folders), archive, models, skipped, rows)
+
+
+def _rows_removed(outcome: RowsOutcome) -> str:
+    """'removed 3 rows (drift_baselines 3)', or 'none'."""
+    if not outcome.total:
+        return "none"
+    tables = ", ".join(f"{table} {n}" for table, n in outcome.rows.items() if n)
+    return f"removed {outcome.total} rows ({tables})"
 
 
 def _why_no_model_retention(turbomode_db: DatabaseResult) -> str | None:

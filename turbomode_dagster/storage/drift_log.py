@@ -65,6 +65,14 @@ class DriftLog:
             found = row.fetchone()
         return found[0] if found else None
 
+    def delete_baselines_except(self, keep: frozenset[str] | set[str]) -> list[str]:
+        """Remove the baselines of every model version not in `keep`; returns the versions removed."""
+        with self.db.writing() as con:
+            stored = [version for (version,) in con.execute("SELECT model_version FROM drift_baselines")]
+            removed = sorted(version for version in stored if version not in keep)
+            con.executemany("DELETE FROM drift_baselines WHERE model_version = ?", [(v,) for v in removed])
+        return removed
+
     def replace_session(self, as_of_date: str, rows: pd.DataFrame, flag_reason: str | None) -> RetrainFlag | None:
         """Replace a session's drift rows and set its flag: raised (kept if already there) or withdrawn."""
         versions = set(rows["model_version"])

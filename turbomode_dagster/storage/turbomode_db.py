@@ -353,6 +353,27 @@ class TurboModeDB:
                 written[table] = len(rows)
         return written
 
+    def delete_backtests_before_newest(self, keep_sessions: int) -> dict[str, int]:
+        """Remove the backtests of every session but the newest `keep_sessions`; returns rows removed per table.
+
+        Each night's backtest covers the whole out-of-fold window again, so an older session's rows
+        are superseded, not history; its child rows go with its runs (ON DELETE CASCADE).
+        """
+        if keep_sessions < 1:
+            raise ValueError(f"keep_sessions must be at least 1, got {keep_sessions}")
+        with self.writing() as con:
+            old = (
+                "SELECT run_id FROM backtest_runs WHERE session NOT IN "
+                "(SELECT DISTINCT session FROM backtest_runs ORDER BY session DESC LIMIT ?)"
+            )
+            count = f"SELECT count(*) FROM {{table}} WHERE run_id IN ({old})"
+            removed = {
+                table: con.execute(count.format(table=table), (keep_sessions,)).fetchone()[0]
+                for table in BACKTEST_COLUMNS
+            }
+            con.execute(f"DELETE FROM backtest_runs WHERE run_id IN ({old})", (keep_sessions,))
+        return removed
+
     def read_backtest(self, table: str, session: str) -> pd.DataFrame:
         """One session's rows of a backtest table (read-only connection), in key order."""
         if table not in BACKTEST_COLUMNS:

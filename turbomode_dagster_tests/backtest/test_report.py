@@ -61,8 +61,11 @@ def test_the_tables_line_up_by_run_id(report):
     assert runs["run_id"].tolist() == [f"2025-05-09/{s}" for s in report.legs]
     assert set(runs["model_version"]) == {"tm-test"}
     assert runs["parameters"].iloc[0]["benchmark"] == "benchmark:SPY"
-    for table in ("backtest_results", "backtest_equity", "backtest_trades"):
+    for table in ("backtest_results", "backtest_equity"):
         assert set(tables[table]["run_id"]) == set(runs["run_id"]), table
+    trades = tables["backtest_trades"]
+    assert set(trades["run_id"]) == {"2025-05-09/ensemble"}, "only the traded strategy's orders are stored"
+    assert len(trades) == len(report.legs["ensemble"].net.orders) > 0
     equity = tables["backtest_equity"]
     ensemble = equity[equity["run_id"] == "2025-05-09/ensemble"]
     spy = report.legs["benchmark:SPY"].net.equity

@@ -1,13 +1,25 @@
-"""Baselines: calibrated levels that fit the data, floors, and a lossless JSON round trip."""
+"""Baselines: calibrated levels that fit the data, floors, a lossless round trip, a compact KS sample."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from turbomode_dagster import calendar
-from turbomode_dagster.drift.baseline import DriftBaseline, build_baseline, monitored_features, reference_of
+from turbomode_dagster.drift.baseline import (
+    SAMPLE_SIZE,
+    DriftBaseline,
+    Reference,
+    build_baseline,
+    monitored_features,
+    pack_sample,
+    reference_of,
+    unpack_sample,
+)
 from turbomode_dagster.drift.calibration import FLOORS, window_ends
 from turbomode_dagster.drift.monitor import compare
 from turbomode_dagster.drift.volatility import calibrate_volatility, session_dispersion
@@ -75,3 +87,35 @@ def test_an_unknown_baseline_format_says_to_retrain() -> None:
         DriftBaseline.from_json('{"format": 99}')
     with pytest.raises(ValueError, match="retrain"):
         DriftBaseline.from_json('{"format": 1}')  # stored before the volatility-regime check existed
+    with pytest.raises(ValueError, match="retrain"):
+        DriftBaseline.from_json('{"format": 2}')  # KS samples as JSON floats, before they were packed
+
+
+def _full_precision_sample(values: np.ndarray, seed: int) -> np.ndarray:
+    """The KS sample `reference_of` draws, before float32 rounding."""
+    return np.sort(np.random.default_rng(seed).choice(values, SAMPLE_SIZE, replace=False))
+
+
+def test_statistics_from_a_stored_baseline_match_the_full_precision_sample() -> None:
+    frame = _panel(40, SESSIONS[:400], np.exp(0.5 * np.sin(np.arange(400) / 30.0)), seed=4)
+    session = np.unique(frame["date"].to_numpy(), return_inverse=True)[1]
+    values = 1_000 + 3 * frame["x"].to_numpy()  # a large level, so float32 rounding is as coarse as it gets
+    reference = reference_of(values, session, 20, seed=0)
+    stored = Reference.from_dict(json.loads(json.dumps(reference.to_dict())))
+    assert stored == reference
+    exact = replace(reference, sample=tuple(_full_precision_sample(values, 0)))
+    assert exact.sample != stored.sample, "the stored sample is float32, not the float64 draw"
+    for current in (values[:1_000], 1_000 + 3.3 * frame["x"].to_numpy()[-1_000:] + 0.2):
+        got, want = compare(stored, current), compare(exact, current)
+        assert got["psi"] == want["psi"] and got["kl_divergence"] == want["kl_divergence"]
+        # float32 keeps ~7 digits: a current value can only change sides of a reference value that close.
+        assert got["ks_statistic"] == pytest.approx(want["ks_statistic"], abs=1e-3)
+        assert got["ks_pvalue"] == pytest.approx(want["ks_pvalue"], rel=1e-2, abs=1e-12)
+
+
+def test_a_packed_sample_is_a_tenth_of_its_json_and_restores_float32_exactly() -> None:
+    sample = np.sort(np.random.default_rng(5).standard_normal(SAMPLE_SIZE))
+    packed = pack_sample(sample)
+    assert len(packed) < len(json.dumps(sample.tolist())) / 4
+    assert unpack_sample(packed) == tuple(float(v) for v in sample.astype(np.float32))
+    assert unpack_sample(pack_sample(())) == ()
