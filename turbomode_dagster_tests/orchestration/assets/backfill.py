@@ -34,12 +34,10 @@ def materialize_range(
 def first_night(
     assets: Sequence, resources: dict, history_start: str, day: str, instance: dg.DagsterInstance | None = None
 ) -> dg.ExecuteInProcessResult:
-    """A fresh home's first night: ingest up to `day` (one partition loads the history), backfill the
-    datasets from `history_start` to `day` in one run, then run every per-night asset for `day`.
+    """A fresh home's first night: the session-keyed assets (market data and datasets) from `history_start` to
+    `day` in one run, as `turbomode nightly` catches up, then every per-night asset for `day`.
     Returns the per-night run's result."""
-    ingested = dg.materialize(assets, resources=resources, partition_key=day, selection=MARKET_DATA, instance=instance)
-    assert ingested.success
-    materialize_range(assets, resources, history_start, day, instance=instance)
+    materialize_range(assets, resources, history_start, day, [*MARKET_DATA, *DATASET_ASSETS], instance=instance)
     keys = {key.to_user_string() for a in assets for key in a.keys}
     nightly = sorted(keys - set(MARKET_DATA) - set(DATASET_ASSETS))
     result = dg.materialize(assets, resources=resources, partition_key=day, selection=nightly, instance=instance)

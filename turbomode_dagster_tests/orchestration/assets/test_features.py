@@ -61,7 +61,7 @@ def prepare(root: Path) -> tuple[list, dict, Path]:
         build_adjusted_prices_asset(settings),
         *build_feature_assets(settings),
     ]
-    assert dg.materialize(assets, resources=resources, partition_key=NIGHTS[-1], selection=MARKET_DATA).success
+    materialize_range(assets, resources, HISTORY_START, NIGHTS[-1], selection=MARKET_DATA)
     return assets, resources, home
 
 
