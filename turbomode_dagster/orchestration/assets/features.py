@@ -12,7 +12,7 @@ from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.features.chart import class_balance_png
 from turbomode_dagster.features.history import WARMUP_SESSIONS, matured_samples, session_features
 from turbomode_dagster.features.summary import class_shares, feature_summary, missing_values
-from turbomode_dagster.orchestration.metadata import png_markdown, preview_table
+from turbomode_dagster.orchestration.metadata import on_last_session, png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
@@ -64,14 +64,17 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         last_session = features[features["date"] == features["date"].max()]
         latest = feature_summary(last_session)
         context.add_output_metadata(
-            {
-                "backend": features.attrs["backend"],
-                "backend_reason": features.attrs["backend_reason"],
-                **_shape(features),
-                "features": dg.MetadataValue.int(len(features.columns) - 2),
-                "latest_session": preview_table(latest, len(latest)),
-                "latest_session_missing_values": dg.MetadataValue.int(missing_values(last_session)),
-            }
+            on_last_session(
+                context,
+                {
+                    "backend": features.attrs["backend"],
+                    "backend_reason": features.attrs["backend_reason"],
+                    **_shape(features),
+                    "features": dg.MetadataValue.int(len(features.columns) - 2),
+                    "latest_session": preview_table(latest, len(latest)),
+                    "latest_session_missing_values": dg.MetadataValue.int(missing_values(last_session)),
+                },
+            )
         )
         return features
 
@@ -99,7 +102,9 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             labels.sell_threshold,
             labels.buy_threshold,
         )
-        context.add_output_metadata(_samples_metadata(samples, labels.horizon, context.partition_keys[-1]))
+        context.add_output_metadata(
+            on_last_session(context, _samples_metadata(samples, labels.horizon, context.partition_keys[-1]))
+        )
         return samples
 
     return [feature_panel, training_samples_asset]

@@ -11,7 +11,7 @@ import dagster as dg
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.ingestion.checks import JUMP_LIMIT, unexplained_jumps, worst_session
 from turbomode_dagster.ingestion.run import IngestionReport, ingest_sessions
-from turbomode_dagster.orchestration.metadata import preview_table
+from turbomode_dagster.orchestration.metadata import on_last_session, preview_table
 from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, trading_days
 from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
@@ -107,7 +107,7 @@ def build_market_data_assets(settings: Settings) -> dg.AssetsDefinition:
         finally:
             writer.close()
         context.log.info(_summary(report))
-        yield from _results(report)
+        yield from _results(context, report)
         yield from _check_results(report, turbomode, universe)
 
     return market_data
@@ -123,8 +123,8 @@ def _summary(report: IngestionReport) -> str:
     )
 
 
-def _results(report: IngestionReport):
-    """One MaterializeResult per asset; Dagster records it for every session of the run's range."""
+def _results(context: dg.AssetExecutionContext, report: IngestionReport):
+    """One MaterializeResult per asset; over a range, the full metadata is on its last session (`on_last_session`)."""
     written = report.rows_written
     common = {
         "partition_date": report.last,
@@ -136,9 +136,8 @@ def _results(report: IngestionReport):
     failures = {s: "; ".join(f"{k}: {v}" for k, v in r.items()) for s, r in report.failures.items()}
     preview = report.bars.sort_values(["date", "symbol"]).tail(10) if not report.bars.empty else report.bars
     preview = preview[[c for c in PREVIEW_COLUMNS if c in preview.columns]]
-    yield dg.MaterializeResult(
-        asset_key=DAILY_BARS,
-        metadata={
+    metadata = {
+        DAILY_BARS: {
             **common,
             "rows_written": dg.MetadataValue.int(written.get("daily_bars", 0)),
             "symbols_ingested": int(report.bars["symbol"].nunique()) if not report.bars.empty else 0,
@@ -154,23 +153,16 @@ def _results(report: IngestionReport):
             ),
             "preview": preview_table(preview),
         },
-    )
-    yield dg.MaterializeResult(
-        asset_key=CORPORATE_ACTIONS,
-        metadata={
+        CORPORATE_ACTIONS: {
             **common,
             "splits_written": dg.MetadataValue.int(written.get("splits", 0)),
             "dividends_written": dg.MetadataValue.int(written.get("dividends", 0)),
         },
-    )
-    yield dg.MaterializeResult(
-        asset_key=FUNDAMENTALS,
-        metadata={**common, "rows_written": dg.MetadataValue.int(written.get("fundamentals", 0))},
-    )
-    yield dg.MaterializeResult(
-        asset_key=SYMBOL_METADATA,
-        metadata={**common, "rows_written": dg.MetadataValue.int(written.get("symbol_metadata", 0))},
-    )
+        FUNDAMENTALS: {**common, "rows_written": dg.MetadataValue.int(written.get("fundamentals", 0))},
+        SYMBOL_METADATA: {**common, "rows_written": dg.MetadataValue.int(written.get("symbol_metadata", 0))},
+    }
+    for key, values in metadata.items():
+        yield dg.MaterializeResult(asset_key=key, metadata=on_last_session(context, values, key))
 
 
 def _check_results(report: IngestionReport, turbomode: TurboModeHome, universe: list[str]):
