@@ -18,8 +18,11 @@ class NightlyStep:
 
 
 NIGHTLY_STEPS = (
-    NightlyStep(TaskId.INGESTION, "Master Market Data DB: {home}/market_data.db"),
-    NightlyStep(TaskId.ORCHESTRATOR, "features, samples, OOF predictions: {home}/assets/; models: {home}/models/"),
+    NightlyStep(
+        TaskId.INGESTION,
+        "Master Market Data DB: {home}/market_data.db; adjusted prices, features, samples: {home}/datasets/",
+    ),
+    NightlyStep(TaskId.ORCHESTRATOR, "OOF predictions: {home}/assets/; models: {home}/models/"),
     NightlyStep(TaskId.OVERNIGHT_SCANNER, "model registry, SHAP logs, predictions, signals: {home}/turbomode.db"),
     NightlyStep(TaskId.BACKTEST_GENERATOR, "backtest runs, results, equity curves, trades: {home}/turbomode.db"),
     NightlyStep(TaskId.DRIFT_MONITOR, "drift log and retraining flags: {home}/turbomode.db"),

@@ -34,7 +34,7 @@ SPECS = [
     dg.AssetSpec(
         CORPORATE_ACTIONS,
         description="Splits (new shares per old share) and cash dividends by ex-date: tables splits "
-        "and dividends. Adjusted prices are derived from these and daily_bars, never stored.",
+        "and dividends. Adjusted prices are derived from these and daily_bars (asset adjusted_prices).",
         kinds={"sqlite"},
         group_name=GROUP,
     ),
