@@ -31,13 +31,7 @@ def adjusted_bars(bars: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataFr
     # The factor for a bar is the product of the event factors strictly after it, within its symbol.
     price_factor = _product_after(frame["symbol"], price_event)
     volume_factor = _product_after(frame["symbol"], split_on)
-    out = frame.copy()
-    out["close_raw"] = frame["close"]
-    for column in PRICE_COLUMNS:
-        out[column] = frame[column] * price_factor
-    out["volume"] = frame["volume"] * volume_factor
-    out["adj_factor"] = price_factor
-    return out
+    return _scaled(frame, price_factor, volume_factor)
 
 
 def forward_adjusted_bars(bars: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataFrame) -> pd.DataFrame:
@@ -52,6 +46,11 @@ def forward_adjusted_bars(bars: pd.DataFrame, splits: pd.DataFrame, dividends: p
     split_on, price_event = _event_factors(frame, splits, dividends)
     price_factor = 1.0 / price_event.groupby(frame["symbol"]).cumprod()
     volume_factor = 1.0 / split_on.groupby(frame["symbol"]).cumprod()
+    return _scaled(frame, price_factor, volume_factor)
+
+
+def _scaled(frame: pd.DataFrame, price_factor: pd.Series, volume_factor: pd.Series) -> pd.DataFrame:
+    """`frame` with prices and volume multiplied by the factors, plus `close_raw` and `adj_factor`."""
     out = frame.copy()
     out["close_raw"] = frame["close"]
     for column in PRICE_COLUMNS:
