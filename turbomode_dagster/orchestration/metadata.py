@@ -41,16 +41,24 @@ def metadata_by_asset(materializations: Iterable[dg.AssetMaterialization]) -> di
 
 
 def on_last_session(
-    context: dg.AssetExecutionContext, metadata: dict[str, object], asset_key: dg.AssetKey | None = None
+    context: dg.AssetExecutionContext,
+    metadata: dict[str, object],
+    asset_key: dg.AssetKey | None = None,
+    per_session: dict[str, dict[str, object]] | None = None,
 ) -> dict[str, object]:
     """Metadata for the caller to record: all of it for a run over one session; over a range, only the range.
 
     Dagster copies an asset's run-level metadata into the materialisation of every session of a range run
     (2,743 copies of the preview tables and pictures for a ten-year catch-up, hundreds of MB of event log),
-    so the full metadata goes on the range's last session alone and every other session records the range.
+    so the full metadata goes on the range's last session alone and every other session records the range
+    and its own numbers from `per_session` (so the Plots tab trends them across the history).
     """
     keys = context.partition_keys if context.has_partition_key_range else []
     if len(keys) <= 1:
         return metadata
-    context.add_asset_metadata(metadata, asset_key=asset_key, partition_key=keys[-1])
+    own = per_session or {}
+    for key in keys[:-1]:
+        if key in own:
+            context.add_asset_metadata(own[key], asset_key=asset_key, partition_key=key)
+    context.add_asset_metadata({**metadata, **own.get(keys[-1], {})}, asset_key=asset_key, partition_key=keys[-1])
     return {"run_sessions": dg.MetadataValue.text(f"{keys[0]}...{keys[-1]} ({len(keys)} sessions)")}

@@ -39,6 +39,7 @@ from dagster._core.storage.tags import PARTITION_NAME_TAG, SCHEDULE_NAME_TAG, SE
 from turbomode_dagster import calendar
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.orchestration.instance import instance_yaml
+from turbomode_dagster.orchestration.partitions import runs_for_session
 from turbomode_dagster.storage.drift_log import DriftLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 from turbomode_dagster_tests.conftest import DAY, ENV_VARS, SMALL_PATCHES, shipped_config, write_config
@@ -324,7 +325,7 @@ def test_the_jobs_list_shows_every_task(night: Night, page) -> None:
 def night_run_id(night: Night, job: str) -> str:
     """The id of the run of `job` that the nightly made for DAY."""
     with dg.DagsterInstance.from_config(str(night.dagster_home)) as instance:
-        runs = instance.get_runs(dg.RunsFilter(job_name=job, tags={PARTITION_NAME_TAG: DAY}))
+        runs = [r.dagster_run for r in runs_for_session(instance, DAY) if r.dagster_run.job_name == job]
     assert runs, f"the nightly made no run of {job} for {DAY}"
     return runs[0].run_id
 

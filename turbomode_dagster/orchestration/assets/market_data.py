@@ -7,6 +7,7 @@ the range, unexplained jumps) are blocking because every downstream stage reads 
 """
 
 import dagster as dg
+import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.ingestion.checks import JUMP_LIMIT, unexplained_jumps, worst_session
@@ -161,8 +162,24 @@ def _results(context: dg.AssetExecutionContext, report: IngestionReport):
         FUNDAMENTALS: {**common, "rows_written": dg.MetadataValue.int(written.get("fundamentals", 0))},
         SYMBOL_METADATA: {**common, "rows_written": dg.MetadataValue.int(written.get("symbol_metadata", 0))},
     }
+    per_session = {DAILY_BARS: _bars_by_session(report)}
     for key, values in metadata.items():
-        yield dg.MaterializeResult(asset_key=key, metadata=on_last_session(context, values, key))
+        yield dg.MaterializeResult(asset_key=key, metadata=on_last_session(context, values, key, per_session.get(key)))
+
+
+def _bars_by_session(report: IngestionReport) -> dict[str, dict[str, object]]:
+    """Each session's own bar counts, the numbers daily_bars trends across partitions."""
+    bars = report.bars.groupby("date")["symbol"].nunique() if not report.bars.empty else pd.Series(dtype=int)
+    rejected = report.quarantined
+    quarantined = rejected[rejected["table_name"] == "daily_bars"].groupby("date").size() if len(rejected) else {}
+    return {
+        day: {
+            "rows_written": dg.MetadataValue.int(int(bars.get(day, 0))),
+            "symbols_ingested": dg.MetadataValue.int(int(bars.get(day, 0))),
+            "quarantined_rows": dg.MetadataValue.int(int(quarantined.get(day, 0))),
+        }
+        for day in report.sessions
+    }
 
 
 def _check_results(report: IngestionReport, turbomode: TurboModeHome, universe: list[str]):
