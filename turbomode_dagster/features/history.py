@@ -115,18 +115,20 @@ def session_features(
     backend: str,
     sectors: pd.DataFrame | None,
     fundamentals: pd.DataFrame | None,
+    data_start: str | None = None,
 ) -> pd.DataFrame:
     """Features of exactly `sessions`, computed block by block from the adjusted price dataset.
 
     The features of session D come from the price rows [block_anchor(D), D] only: the engine is causal
     given its first row, so the same anchor gives the same bits whether D is computed alone (a night)
-    or inside a year's block (a backfill).
+    or inside a year's block (a backfill). `data_start` is where the Master DB's bars begin: sessions
+    before it cannot have prices (a home that loaded only a later session), every one after it must.
     """
     wanted = pd.DatetimeIndex(pd.to_datetime(sorted(sessions)))
     pieces, attrs = [], {}
     for block in feature_blocks(sessions, history_start):
         bars = prices.read(block.anchor, block.last, columns=PRICE_COLUMNS)
-        _require_every_session(bars, block)
+        _require_every_session(bars, block, data_start)
         features = compute_features(bars, backend=backend, sectors=sectors, fundamentals=fundamentals)
         attrs = dict(features.attrs)
         features = in_traded_units(features, bars)
@@ -137,10 +139,12 @@ def session_features(
     return out
 
 
-def _require_every_session(bars: pd.DataFrame, block: FeatureBlock) -> None:
-    """Refuse a block whose price rows miss a session: its features would silently differ from a backfill's."""
+def _require_every_session(bars: pd.DataFrame, block: FeatureBlock, data_start: str | None) -> None:
+    """Refuse a block whose price rows miss a session the Master DB holds bars from: its features would
+    silently differ from a backfill's."""
     present = set(bars["date"].dt.strftime("%Y-%m-%d").unique())
-    missing = [day for day in calendar.sessions(block.anchor, block.last) if day not in present]
+    first = max(block.anchor, data_start or block.anchor)
+    missing = [day for day in calendar.sessions(first, block.last) if day not in present]
     if missing:
         raise LookupError(
             f"adjusted_prices has no rows for {len(missing)} session(s) from {missing[0]} that the features of "

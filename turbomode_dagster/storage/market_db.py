@@ -79,6 +79,7 @@ FIGURES = ["revenue", "net_income", "eps", "book_value_per_share", "shares_outst
 SCHEMAS = {
     "bars": pa.schema([("symbol", TEXT), ("date", TEXT), *PRICES, ("volume", INTEGER), ("source", TEXT)]),
     "closes": pa.schema([("symbol", TEXT), ("date", TEXT), ("close", REAL)]),
+    "first_date": pa.schema([("date", TEXT)]),
     "splits": pa.schema([("symbol", TEXT), ("date", TEXT), ("ratio", REAL)]),
     "dividends": pa.schema([("symbol", TEXT), ("ex_date", TEXT), ("amount", REAL)]),
     "fundamentals": pa.schema(
@@ -223,6 +224,12 @@ class MarketDataReader:
             params,
             SCHEMAS["bars"],
         )
+
+    def first_bar_date(self, symbols: Sequence[str] | None = None) -> str | None:
+        """The earliest session any of `symbols` has a bar on (None for none): where the stored history starts."""
+        where, params = _filters(symbols, "date", None, None)
+        frame = self._arrow.frame(f"SELECT MIN(date) AS date FROM daily_bars{where}", params, SCHEMAS["first_date"])
+        return frame["date"].iloc[0] if len(frame) else None
 
     def closes(self) -> pd.DataFrame:
         """Every stored close (symbol, date, close), sorted: the whole history the jump check guards."""

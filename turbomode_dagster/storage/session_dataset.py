@@ -96,8 +96,8 @@ class SessionDataset:
             filters.append((self.key, ">=", lo))
         if hi is not None:
             filters.append((self.key, "<=", hi))
-        if symbols is not None:
-            filters.append(("symbol", "in", list(symbols)))
+        if symbols is not None:  # typed, so an empty list selects nothing rather than failing on a null array
+            filters.append(("symbol", "in", pa.array(list(symbols), pa.string())))
         wanted = None if columns is None else list(dict.fromkeys([self.key, "symbol", *columns]))
         tables = [
             self._read_table(path, wanted, filters or None)

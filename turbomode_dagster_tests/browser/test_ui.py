@@ -302,7 +302,8 @@ def test_the_feature_page_fits_its_tables(night: Night, page) -> None:
 def test_the_plots_tab_draws_the_ingested_rows_per_partition(night: Night, page) -> None:
     open_asset(page, "daily_bars", "rows_written")
     page.get_by_role("button", name="Plots").click()
-    numeric = ("rows_written", "quarantined_rows", "symbols_ingested")  # one chart each
+    # one chart each; sessions_covered only on the catch-up range's last session, the others on every session
+    numeric = ("rows_written", "quarantined_rows", "symbols_ingested", "sessions_covered")
     for key in numeric:
         sync_api.expect(page.get_by_text(key, exact=True)).to_be_visible()
     sync_api.expect(page.locator("canvas")).to_have_count(len(numeric))

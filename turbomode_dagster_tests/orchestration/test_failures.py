@@ -26,7 +26,7 @@ from turbomode_dagster.storage.run_failures import RunFailure, RunFailureLog
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 from turbomode_dagster_tests.conftest import DAY
 
-MISSING_SAMPLES = "FileNotFoundError: "
+MISSING_SAMPLES = "LookupError: "
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_root_cause_is_the_steps_own_error_not_dagsters_wrapper(failed_training)
     _, result = failed_training
     (failure,) = result.get_step_failure_events()
     error = failure.event_specific_data.error
-    assert error.cls_name == "DagsterExecutionLoadInputError"  # what Dagster reports at the top
+    assert error.cls_name == "DagsterExecutionStepExecutionError"  # what Dagster reports at the top
     cause = root_cause(error)
     assert cause.startswith(MISSING_SAMPLES), cause
     assert f"training_samples/{DAY}.parquet does not exist: materialise training_samples for {DAY} first" in cause

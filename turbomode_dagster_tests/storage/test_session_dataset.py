@@ -89,3 +89,11 @@ def test_concurrent_writers_of_one_month_lose_no_rows(tmp_path: Path) -> None:
         t.join()
     assert not errors
     assert SessionDataset(tmp_path / "prices").sessions() == [pd.Timestamp(d) for d in days]
+
+
+def test_an_empty_symbol_list_selects_no_row(tmp_path: Path) -> None:
+    dataset = SessionDataset(tmp_path / "x")
+    frame = pd.DataFrame({"symbol": ["A", "B"], "date": pd.to_datetime(["2024-01-02"] * 2), "v": [1.0, 2.0]})
+    dataset.write(frame, ["2024-01-02"])
+    assert dataset.read(symbols=[]).empty and list(dataset.read(symbols=[]).columns) == ["symbol", "date", "v"]
+    assert dataset.read(symbols=["B"])["v"].tolist() == [2.0]

@@ -50,6 +50,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         try:
             sectors = reader.metadata()[["symbol", "sector"]]
             fundamentals = reader.fundamentals(symbols=symbols, known_by=context.partition_keys[-1])
+            data_start = reader.first_bar_date(symbols)
         finally:
             reader.close()
         features = session_features(
@@ -59,6 +60,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             cfg.compute.backend,
             sectors,
             fundamentals,
+            data_start,
         )
         context.log.info(f"features computed on {features.attrs['backend']}: {features.attrs['backend_reason']}")
         last_session = features[features["date"] == features["date"].max()]
