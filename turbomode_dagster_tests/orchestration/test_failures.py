@@ -96,7 +96,7 @@ def test_root_cause_is_the_steps_own_error_not_dagsters_wrapper(failed_training)
     assert error.cls_name == "DagsterExecutionStepExecutionError"  # what Dagster reports at the top
     cause = root_cause(error)
     assert cause.startswith(MISSING_SAMPLES), cause
-    assert f"training_samples/{DAY}.parquet does not exist: materialise training_samples for {DAY} first" in cause
+    assert f"training_samples has no file from the start to {DAY}: materialise training_samples" in cause
 
 
 def test_the_sensor_records_a_real_failed_run(failed_training, home: Path, monkeypatch) -> None:
