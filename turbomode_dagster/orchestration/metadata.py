@@ -51,7 +51,8 @@ def on_last_session(
     Dagster copies an asset's run-level metadata into the materialisation of every session of a range run
     (2,743 copies of the preview tables and pictures for a ten-year catch-up, hundreds of MB of event log),
     so the full metadata goes on the range's last session alone and every other session records the range
-    and its own numbers from `per_session` (so the Plots tab trends them across the history).
+    and its own numbers from `per_session` (so the Plots tab trends them across the history); the last
+    session carries the run's figures.
     """
     keys = context.partition_keys if context.has_partition_key_range else []
     if len(keys) <= 1:
@@ -60,5 +61,5 @@ def on_last_session(
     for key in keys[:-1]:
         if key in own:
             context.add_asset_metadata(own[key], asset_key=asset_key, partition_key=key)
-    context.add_asset_metadata({**metadata, **own.get(keys[-1], {})}, asset_key=asset_key, partition_key=keys[-1])
+    context.add_asset_metadata({**own.get(keys[-1], {}), **metadata}, asset_key=asset_key, partition_key=keys[-1])
     return {"run_sessions": dg.MetadataValue.text(f"{keys[0]}...{keys[-1]} ({len(keys)} sessions)")}

@@ -137,7 +137,7 @@ def test_features_are_stored_per_session_in_traded_units(homes) -> None:
     ratio = last["bb_middle_20"] / prices.loc[last.index, "close_raw"]
     assert ((ratio > 0.9) & (ratio < 1.1)).all(), ratio
     assert set(PRICE_UNIT_COLUMNS) <= set(FEATURE_COLUMNS)
-    meta = {k: v.value for k, v in result.asset_materializations_for_node("feature_panel")[0].metadata.items()}
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("feature_panel")[-1].metadata.items()}
     assert meta["backend"] == "pandas"
     assert meta["rows"] == len(panel)
     assert meta["features"] == len(FEATURE_COLUMNS)
