@@ -119,13 +119,13 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
 def test_each_executor_ran_the_steps_where_it_should(nights: Nights) -> None:
     in_process, multiprocess, dask = (nights.by_executor[k].step_pids for k in ("in_process", "multiprocess", "dask"))
     # Task 1 is the session-keyed layer (market data, then features), Task 2 the models.
-    assert list(in_process["run_ingestion"]) == ["market_data", "feature_panel", "training_samples"]
+    assert list(in_process["run_ingestion"]) == ["market_data", "adjusted_prices", "feature_panel", "training_samples"]
     assert list(in_process["run_orchestrator"]) == ["model_training"]
     # In process: one process (the command's) for every step of a job.
     assert all(len(set(steps.values())) == 1 for steps in in_process.values())
     # Multiprocess: a fresh process per step.
     ingestion = multiprocess["run_ingestion"]
-    assert len(set(ingestion.values())) == len(ingestion) == 3
+    assert len(set(ingestion.values())) == len(ingestion) == 4
     assert ingestion.keys() == in_process["run_ingestion"].keys()
     orchestrator = multiprocess["run_orchestrator"]
     # Dask: every step on one of the cluster's two worker processes.
@@ -136,11 +136,14 @@ def test_each_executor_ran_the_steps_where_it_should(nights: Nights) -> None:
 
 @pytest.mark.parametrize("executor", ["multiprocess", "dask"])
 def test_every_asset_file_is_byte_identical_to_the_in_process_run(nights: Nights, executor: str) -> None:
-    expected = nights.by_executor["in_process"].files("assets")
-    assert {"feature_panel", "training_samples", "trained_ensemble", "oof_predictions"} <= {
-        name.split("/")[0] for name in expected
-    }
-    assert nights.by_executor[executor].files("assets") == expected
+    # Per-night assets live under assets/, the session datasets (prices, features, samples) under datasets/.
+    for folder, names in {
+        "assets": {"trained_ensemble", "oof_predictions"},
+        "datasets": {"adjusted_prices", "feature_panel", "training_samples"},
+    }.items():
+        expected = nights.by_executor["in_process"].files(folder)
+        assert names <= {name.split("/")[0] for name in expected}, folder
+        assert nights.by_executor[executor].files(folder) == expected, folder
 
 
 @pytest.mark.parametrize("executor", ["multiprocess", "dask"])

@@ -228,7 +228,16 @@ def test_an_attached_read_write_copy_of_the_file_is_refused_by_query_only(sample
 
 def test_the_reader_takes_no_sql_and_hands_out_no_connection() -> None:
     public = {name for name in vars(MarketDataReader) if not name.startswith("_")}
-    assert public == {"bars", "closes", "splits", "dividends", "fundamentals", "metadata", "close"}
+    assert public == {
+        "bars",
+        "closes",
+        "splits",
+        "dividends",
+        "fundamentals",
+        "metadata",
+        "close",
+        "first_bar_date",
+    }
 
 
 def test_a_whole_history_read_leaves_every_byte_of_the_file_alone(tmp_path: Path) -> None:
