@@ -23,6 +23,7 @@ from turbomode_dagster.storage.sqlite import (
 )
 
 FILE_NAME = "market_data.db"
+UPSERT_BATCH_ROWS = 50_000  # rows turned into Python tuples at a time by `upsert`
 
 MIGRATIONS: Sequence[str] = (
     """
@@ -131,7 +132,8 @@ class MarketDBWriter:
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {changed} WHERE {differs}"
         )
-        self.con.executemany(sql, _records(rows))
+        for start in range(0, len(rows), UPSERT_BATCH_ROWS):  # Python tuples cost ~10x the frame: convert a batch
+            self.con.executemany(sql, _records(rows.iloc[start : start + UPSERT_BATCH_ROWS]))
         return len(rows)
 
     def quarantine(self, rejected: pd.DataFrame, partition_date: str, stamp: str) -> int:

@@ -149,6 +149,49 @@ def test_a_long_range_fetches_in_chunks_and_reports_progress(db_path: Path, monk
     assert len(read_table(db_path, "daily_bars")) == 3 * 18
 
 
+class WatchedSource(FakeSource):
+    """A FakeSource that counts, at each fetch, the bars the run's own connection already holds, and can fail."""
+
+    def __init__(self, writer: MarketDBWriter, fail_on_call: int | None = None) -> None:
+        super().__init__()
+        self.writer, self.fail_on_call, self.rows_at_fetch = writer, fail_on_call, []
+
+    def fetch(self, symbols, start, end):
+        self.rows_at_fetch.append(self.writer.con.execute("SELECT COUNT(*) FROM daily_bars").fetchone()[0])
+        if len(self.rows_at_fetch) == self.fail_on_call:
+            raise RuntimeError("the process dies in the middle of the catch-up")
+        return super().fetch(symbols, start, end)
+
+
+def test_each_chunk_is_written_before_the_next_fetch_and_a_late_failure_keeps_nothing(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up holds one chunk's rows at a time (written inside the run's one transaction), yet stays atomic."""
+    monkeypatch.setattr(run, "ROWS_PER_FETCH", 40)  # 18 sessions: two symbols a fetch
+    writer = MarketDBWriter(db_path)
+    try:
+        source = WatchedSource(writer)
+        report = ingest_sessions(writer, SourceChain([source]), UNIVERSE, START, HISTORY_START, DAY)
+        assert source.rows_at_fetch == [0, 2 * 18]
+        assert report.rows_written["daily_bars"] == 3 * 18 and report.bars_per_session == dict.fromkeys(
+            calendar.sessions(HISTORY_START, DAY), 3
+        )
+        assert report.symbols_ingested == set(UNIVERSE) and len(report.preview) == run.PREVIEW_ROWS
+        assert report.preview[["date", "symbol"]].values.tolist()[-3:] == [[DAY, s] for s in sorted(UNIVERSE)]
+    finally:
+        writer.close()
+    failing_db = db_path.with_name("failing.db")
+    writer = MarketDBWriter(failing_db)
+    try:
+        with pytest.raises(RuntimeError, match="dies in the middle"):
+            ingest_sessions(
+                writer, SourceChain([WatchedSource(writer, fail_on_call=2)]), UNIVERSE, START, HISTORY_START, DAY
+            )
+    finally:
+        writer.close()
+    assert read_table(failing_db, "daily_bars").empty and read_table(failing_db, "ingestion_log").empty
+
+
 def test_bad_rows_go_to_quarantine_and_never_to_daily_bars(db_path: Path) -> None:
     source = FakeSource(
         overrides={("MSFT", DAY): {"low": 10_000.0}, ("NVDA", "2026-11-24"): {"volume": -3}},

@@ -7,7 +7,6 @@ the range, unexplained jumps) are blocking because every downstream stage reads 
 """
 
 import dagster as dg
-import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.ingestion.checks import JUMP_LIMIT, unexplained_jumps, worst_session
@@ -135,13 +134,12 @@ def _results(context: dg.AssetExecutionContext, report: IngestionReport):
         "sessions_covered": dg.MetadataValue.int(len(report.sessions)),
     }
     failures = {s: "; ".join(f"{k}: {v}" for k, v in r.items()) for s, r in report.failures.items()}
-    preview = report.bars.sort_values(["date", "symbol"]).tail(10) if not report.bars.empty else report.bars
-    preview = preview[[c for c in PREVIEW_COLUMNS if c in preview.columns]]
+    preview = report.preview[[c for c in PREVIEW_COLUMNS if c in report.preview.columns]]
     metadata = {
         DAILY_BARS: {
             **common,
             "rows_written": dg.MetadataValue.int(written.get("daily_bars", 0)),
-            "symbols_ingested": int(report.bars["symbol"].nunique()) if not report.bars.empty else 0,
+            "symbols_ingested": len(report.symbols_ingested),
             "new_symbols_from_history": dg.MetadataValue.json(
                 {"fetched_from": report.fetched_from, "symbols": report.new_symbols} if report.new_symbols else {}
             ),
@@ -169,7 +167,7 @@ def _results(context: dg.AssetExecutionContext, report: IngestionReport):
 
 def _bars_by_session(report: IngestionReport) -> dict[str, dict[str, object]]:
     """Each session's own bar counts, the numbers daily_bars trends across partitions."""
-    bars = report.bars.groupby("date")["symbol"].nunique() if not report.bars.empty else pd.Series(dtype=int)
+    bars = report.bars_per_session
     rejected = report.quarantined
     quarantined = rejected[rejected["table_name"] == "daily_bars"].groupby("date").size() if len(rejected) else {}
     return {
