@@ -1,15 +1,16 @@
 """What the feature engine reads: the stored adjusted price panel in anchored blocks, and labels from it.
 
-`session_features` computes the features of given sessions from the `adjusted_prices` dataset in
+`session_feature_blocks` computes the features of given sessions from the `adjusted_prices` dataset in
 blocks anchored at a fixed function of each session (`block_anchor`), so one backfill of a range and
 night-by-night runs store the same bits; `matured_samples` joins them with the labels that matured
-on given sessions. `load_history` (the Master DB adjusted backwards, up to one night) remains for the
-read-path benchmark and its test. Nothing after a session can reach its feature or label.
+on given sessions (`matured_sample_blocks`: a year of label dates at a time). `load_history` (the
+Master DB adjusted backwards, up to one night) remains for the read-path benchmark and its test.
+Nothing after a session can reach its feature or label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from turbomode_dagster import calendar
 from turbomode_dagster.features import compute_features, make_labels, training_samples
 from turbomode_dagster.prices import adjusted_bars
 from turbomode_dagster.storage.market_db import MarketDataReader
+from turbomode_dagster.storage.session_blocks import SessionRows
 from turbomode_dagster.storage.session_dataset import SessionDataset
 
 
@@ -108,7 +110,7 @@ def in_traded_units(features: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFram
     return out
 
 
-def session_features(
+def session_feature_blocks(
     prices: SessionDataset,
     sessions: Sequence[str],
     history_start: str,
@@ -116,27 +118,29 @@ def session_features(
     sectors: pd.DataFrame | None,
     fundamentals: pd.DataFrame | None,
     data_start: str | None = None,
-) -> pd.DataFrame:
-    """Features of exactly `sessions`, computed block by block from the adjusted price dataset.
+) -> Iterator[SessionRows]:
+    """Features of exactly `sessions`, one calendar-year block at a time from the adjusted price dataset,
+    so a ten-year backfill holds one year's features, not the decade's.
 
     The features of session D come from the price rows [block_anchor(D), D] only: the engine is causal
     given its first row, so the same anchor gives the same bits whether D is computed alone (a night)
     or inside a year's block (a backfill). `data_start` is where the Master DB's bars begin: sessions
     before it cannot have prices (a home that loaded only a later session), every one after it must.
+    Each block's rows are sorted by (date, symbol) and carry the engine's `backend` attrs.
     """
-    wanted = pd.DatetimeIndex(pd.to_datetime(sorted(sessions)))
-    pieces, attrs = [], {}
-    for block in feature_blocks(sessions, history_start):
+    days = sorted(sessions)
+    for block in feature_blocks(days, history_start):
+        inside = [d for d in days if block.first <= d <= block.last]
         bars = prices.read(block.anchor, block.last, columns=PRICE_COLUMNS)
         _require_every_session(bars, block, data_start)
         features = compute_features(bars, backend=backend, sectors=sectors, fundamentals=fundamentals)
         attrs = dict(features.attrs)
         features = in_traded_units(features, bars)
-        keep = features["date"].isin(wanted) & (features["date"] >= pd.Timestamp(block.first))
-        pieces.append(features[keep])
-    out = pd.concat(pieces, ignore_index=True).sort_values(["date", "symbol"], kind="stable", ignore_index=True)
-    out.attrs.update(attrs)
-    return out
+        del bars
+        keep = features["date"].isin(pd.to_datetime(inside))
+        rows = features[keep].sort_values(["date", "symbol"], kind="stable", ignore_index=True)
+        rows.attrs.update(attrs)
+        yield SessionRows(rows, inside)
 
 
 def _require_every_session(bars: pd.DataFrame, block: FeatureBlock, data_start: str | None) -> None:
@@ -180,3 +184,21 @@ def matured_samples(
         labels[["symbol", "date", "label_date"]], on=["symbol", "date"], how="left", validate="one_to_one"
     )
     return samples.sort_values(["label_date", "symbol"], kind="stable", ignore_index=True)
+
+
+def matured_sample_blocks(
+    features: SessionDataset,
+    prices: SessionDataset,
+    sessions: Sequence[str],
+    history_start: str,
+    horizon: int,
+    sell_threshold: float,
+    buy_threshold: float,
+) -> Iterator[SessionRows]:
+    """`matured_samples` of `sessions` one calendar year of label dates at a time (the same bits as one call:
+    a label is a pure function of its two closes), so a backfill holds one year's samples at a time."""
+    days = sorted(sessions)
+    for year in sorted({d[:4] for d in days}):
+        inside = [d for d in days if d[:4] == year]
+        rows = matured_samples(features, prices, inside, history_start, horizon, sell_threshold, buy_threshold)
+        yield SessionRows(rows, inside)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from turbomode_dagster.config import turbomode_home
 from turbomode_dagster.storage.atomic import atomic_write
+from turbomode_dagster.storage.session_blocks import WrittenRange
 from turbomode_dagster.storage.session_dataset import SessionDataset
 
 DATASETS_DIR = "datasets"
@@ -69,13 +70,22 @@ class SessionDatasetIOManager(dg.ConfigurableIOManager):
         column = (definition_metadata or {}).get("session_column", "date")
         return SessionDataset(base.joinpath(*key.path), key=str(getattr(column, "value", column)))
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
-        """Write the run's sessions; metadata: the sessions, bytes written, the dataset's size."""
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | WrittenRange) -> None:
+        """Write the run's sessions (or, for an asset that wrote its range block by block through `dataset`,
+        check it wrote exactly them); metadata: the sessions, bytes written, the dataset's size."""
         if not context.has_asset_partitions:
             raise ValueError(f"{context.asset_key.to_user_string()}: a session dataset needs a partitioned asset")
         dataset = self.dataset(context.asset_key, context.definition_metadata)
         sessions = context.asset_partition_keys
-        written = dataset.write(obj, sessions)
+        if isinstance(obj, WrittenRange):
+            if sorted(obj.sessions) != sorted(sessions):
+                raise ValueError(
+                    f"{context.asset_key.to_user_string()}: wrote {len(obj.sessions)} session(s), "
+                    f"the run holds {len(sessions)}"
+                )
+            written = obj.bytes_written
+        else:
+            written = dataset.write(obj, sessions)
         context.add_output_metadata(
             {
                 "path": dg.MetadataValue.path(str(dataset.root)),

@@ -6,16 +6,17 @@ backfill a range in one run; a session's values do not depend on how the range w
 """
 
 import dagster as dg
-import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.features.chart import class_balance_png
-from turbomode_dagster.features.history import WARMUP_SESSIONS, matured_samples, session_features
+from turbomode_dagster.features.history import WARMUP_SESSIONS, matured_sample_blocks, session_feature_blocks
 from turbomode_dagster.features.summary import class_shares, feature_summary, missing_values
+from turbomode_dagster.orchestration.io_managers import SessionDatasetIOManager
 from turbomode_dagster.orchestration.metadata import on_last_session, png_markdown, preview_table
 from turbomode_dagster.orchestration.partitions import trading_days
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
+from turbomode_dagster.storage.session_blocks import WrittenRange, write_blocks
 from turbomode_dagster.storage.session_dataset import SessionDataset
 
 GROUP = "features"
@@ -42,8 +43,11 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         f"{WARMUP_SESSIONS} sessions before the session's calendar year. pandas on the CPU, cuDF on a GPU.",
     )
     def feature_panel(
-        context: dg.AssetExecutionContext, turbomode: TurboModeHome, adjusted_prices: SessionDataset
-    ) -> pd.DataFrame:
+        context: dg.AssetExecutionContext,
+        turbomode: TurboModeHome,
+        adjusted_prices: SessionDataset,
+        session_dataset_io_manager: dg.ResourceParam[SessionDatasetIOManager],
+    ) -> WrittenRange:
         cfg = turbomode.settings()
         symbols = cfg.universe.symbols
         reader = turbomode.market_reader()
@@ -53,7 +57,7 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             data_start = reader.first_bar_date(symbols)
         finally:
             reader.close()
-        features = session_features(
+        blocks = session_feature_blocks(
             adjusted_prices,
             context.partition_keys,
             settings.history.start_date.isoformat(),
@@ -62,23 +66,25 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             fundamentals,
             data_start,
         )
-        context.log.info(f"features computed on {features.attrs['backend']}: {features.attrs['backend_reason']}")
-        last_session = features[features["date"] == features["date"].max()]
+        written = write_blocks(_output_dataset(context, session_dataset_io_manager), blocks)
+        context.log.info(f"features computed on {written.attrs['backend']}: {written.attrs['backend_reason']}")
+        last = written.last_rows
+        last_session = last[last["date"] == last["date"].max()]
         latest = feature_summary(last_session)
         context.add_output_metadata(
             on_last_session(
                 context,
                 {
-                    "backend": features.attrs["backend"],
-                    "backend_reason": features.attrs["backend_reason"],
-                    **_shape(features),
-                    "features": dg.MetadataValue.int(len(features.columns) - 2),
+                    "backend": written.attrs["backend"],
+                    "backend_reason": written.attrs["backend_reason"],
+                    **_shape(written),
+                    "features": dg.MetadataValue.int(len(last.columns) - 2),
                     "latest_session": preview_table(latest, len(latest)),
                     "latest_session_missing_values": dg.MetadataValue.int(missing_values(last_session)),
                 },
             )
         )
-        return features
+        return written
 
     @dg.asset(
         name="training_samples",
@@ -93,9 +99,10 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         turbomode: TurboModeHome,
         feature_panel: SessionDataset,
         adjusted_prices: SessionDataset,
-    ) -> pd.DataFrame:
+        session_dataset_io_manager: dg.ResourceParam[SessionDatasetIOManager],
+    ) -> WrittenRange:
         labels = turbomode.settings().labels
-        samples = matured_samples(
+        blocks = matured_sample_blocks(
             feature_panel,
             adjusted_prices,
             context.partition_keys,
@@ -104,19 +111,26 @@ def build_feature_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             labels.sell_threshold,
             labels.buy_threshold,
         )
+        written = write_blocks(_output_dataset(context, session_dataset_io_manager), blocks, ["date", "label"])
         context.add_output_metadata(
-            on_last_session(context, _samples_metadata(samples, labels.horizon, context.partition_keys[-1]))
+            on_last_session(context, _samples_metadata(written, labels.horizon, context.partition_keys[-1]))
         )
-        return samples
+        return written
 
     return [feature_panel, training_samples_asset]
 
 
-def _samples_metadata(samples: pd.DataFrame, horizon: int, day: str) -> dict[str, object]:
+def _output_dataset(context: dg.AssetExecutionContext, io_manager: SessionDatasetIOManager) -> SessionDataset:
+    """The dataset this asset's IO manager stores it in, for writing a range block by block."""
+    return io_manager.dataset(context.asset_key, context.assets_def.metadata_by_key[context.asset_key])
+
+
+def _samples_metadata(written: WrittenRange, horizon: int, day: str) -> dict[str, object]:
     """Shape, class shares (numbers the Plots tab trends, and a picture of them per month)."""
+    samples = written.kept
     shares = class_shares(samples)
     metadata = {
-        **_shape(samples),
+        **_shape(written),
         "class_balance": dg.MetadataValue.json({k: round(v, 4) for k, v in shares.items()}),
         **{f"share_{k.lower()}": dg.MetadataValue.float(v) for k, v in shares.items()},
         "horizon": dg.MetadataValue.int(horizon),
@@ -127,9 +141,9 @@ def _samples_metadata(samples: pd.DataFrame, horizon: int, day: str) -> dict[str
     return metadata
 
 
-def _shape(frame: pd.DataFrame) -> dict:
+def _shape(written: WrittenRange) -> dict:
     return {
-        "rows": dg.MetadataValue.int(len(frame)),
-        "symbols": dg.MetadataValue.int(int(frame["symbol"].nunique())),
-        "date_range": f"{frame['date'].min():%Y-%m-%d} .. {frame['date'].max():%Y-%m-%d}" if len(frame) else "empty",
+        "rows": dg.MetadataValue.int(written.rows),
+        "symbols": dg.MetadataValue.int(len(written.symbols)),
+        "date_range": f"{written.first_date:%Y-%m-%d} .. {written.last_date:%Y-%m-%d}" if written.rows else "empty",
     }
