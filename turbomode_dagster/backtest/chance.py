@@ -51,8 +51,13 @@ class ChanceBaseline:
         return out
 
 
+def permutation(n: int, seed: int) -> np.ndarray:
+    """The seed's bijection of n sorted symbols: position i is relabelled as symbol `permutation[i]`."""
+    return np.random.default_rng(seed).permutation(n)
+
+
 def permuted_symbols(probabilities: pd.DataFrame, seed: int) -> pd.DataFrame:
     """`probabilities` with its symbols relabelled by one random bijection (seeded, reproducible)."""
     symbols = np.array(sorted(probabilities["symbol"].unique()))
-    shuffled = np.random.default_rng(seed).permutation(symbols)
+    shuffled = symbols[permutation(len(symbols), seed)]
     return probabilities.assign(symbol=probabilities["symbol"].map(dict(zip(symbols, shuffled, strict=True))))

@@ -77,15 +77,36 @@ def simulate(
     A nonzero weight needs a price row for its symbol and date; a zero weight needs none.
     """
     _check_costs(fees_bps, slippage_bps, initial_cash)
-    panel = _price_panel(prices)
-    targets = _target_panel(weights, panel)
+    panel = price_panel(prices)
+    return simulate_panel(
+        panel, decided_weights(weights, panel), fees_bps=fees_bps, slippage_bps=slippage_bps, initial_cash=initial_cash
+    )
+
+
+def simulate_panel(
+    panel: PricePanel,
+    decided: np.ndarray,
+    *,
+    fees_bps: float = 0.0,
+    slippage_bps: float = 0.0,
+    initial_cash: float = 1_000_000.0,
+) -> BacktestResult:
+    """`simulate` on prices and weights already laid out as sessions x symbols grids, for many runs on one panel.
+
+    `decided[i, j]` is the weight of symbol j decided at the close of session i; a NaN cell places no
+    order for that symbol, so a row of NaN is a session without a rebalance.
+    """
+    _check_costs(fees_bps, slippage_bps, initial_cash)
+    targets = _traded_targets(decided, panel)
     fees, slippage = fees_bps / 10_000.0, slippage_bps / 10_000.0
     run = _run(panel.open, panel.close, targets, fees, slippage, float(initial_cash))
     return _result(panel, run, float(initial_cash))
 
 
 @dataclass(frozen=True)
-class _Panel:
+class PricePanel:
+    """Prices as sessions x symbols grids over the sorted dates and symbols of the price rows."""
+
     dates: pd.Index
     symbols: pd.Index
     open: np.ndarray  # sessions x symbols, NaN where no bar
@@ -135,7 +156,8 @@ def _first_duplicate(frame: pd.DataFrame, name: str) -> None:
         raise BacktestInputError(f"{name} has more than one row for symbol {row['symbol']} on {row['date']}")
 
 
-def _price_panel(prices: pd.DataFrame) -> _Panel:
+def price_panel(prices: pd.DataFrame) -> PricePanel:
+    """The open and close grids of price rows (symbol, date, open, close), checked: one finite, positive row a cell."""
     _require_columns(prices, PRICE_KEYS, "prices")
     if prices.empty:
         raise BacktestInputError("prices is empty")
@@ -158,7 +180,7 @@ def _price_panel(prices: pd.DataFrame) -> _Panel:
     close = np.full(shape, np.nan)
     open_.ravel()[cell] = prices["open"].to_numpy(dtype=float)
     close.ravel()[cell] = prices["close"].to_numpy(dtype=float)
-    return _Panel(pd.Index(dates, name="date"), pd.Index(symbols, name="symbol"), open_, close)
+    return PricePanel(pd.Index(dates, name="date"), pd.Index(symbols, name="symbol"), open_, close)
 
 
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -170,8 +192,9 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return rank[codes], pd.Index(uniques).take(order)
 
 
-def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
-    """Weights as traded: row i holds the targets decided at the close of session i - 1 (NaN: no order)."""
+def decided_weights(weights: pd.DataFrame, panel: PricePanel) -> np.ndarray:
+    """Long weights (symbol, date, weight) as `simulate_panel`'s grid: a date present is a rebalance, where a
+    symbol absent targets 0; other sessions are NaN rows. Each bad row is named by symbol and date."""
     _require_columns(weights, WEIGHT_KEYS, "weights")
     _require_keys(weights, "weights")
     values = pd.to_numeric(weights["weight"], errors="coerce").to_numpy(dtype=float)
@@ -200,9 +223,24 @@ def _target_panel(weights: pd.DataFrame, panel: _Panel) -> np.ndarray:
             f"weights has weight {row['weight']} for symbol {row['symbol']} on {row['date']}, {why}"
         )
     decided = np.full(panel.close.shape, np.nan)
-    priced = symbol_at >= 0
+    priced = (symbol_at >= 0) & (date_at >= 0)
     decided[np.unique(date_at[date_at >= 0])] = 0.0
-    decided[date_at[priced & (date_at >= 0)], symbol_at[priced & (date_at >= 0)]] = values[priced & (date_at >= 0)]
+    decided[date_at[priced], symbol_at[priced]] = values[priced]
+    return decided
+
+
+def _traded_targets(decided: np.ndarray, panel: PricePanel) -> np.ndarray:
+    """Weights as traded: row i holds the targets decided at the close of session i - 1 (NaN: no order)."""
+    if decided.shape != panel.close.shape:
+        raise BacktestInputError(f"weights grid has shape {decided.shape}, the price panel {panel.close.shape}")
+    bad = ~np.isnan(decided) & (~np.isfinite(decided) | (decided < 0))
+    unpriced = (np.nan_to_num(decided) != 0) & np.isnan(panel.close)
+    for problem, why in ((bad, "must be finite and >= 0 (long only)"), (unpriced, "is nonzero without a price row")):
+        if problem.any():
+            day, column = np.unravel_index(int(np.argmax(problem)), problem.shape)
+            raise BacktestInputError(
+                f"weight {decided[day, column]} for symbol {panel.symbols[column]} on {panel.dates[day]} {why}"
+            )
     sums = np.nansum(decided, axis=1)
     over = sums > 1.0 + WEIGHT_SUM_TOL
     if over.any():
@@ -332,7 +370,7 @@ def _trade_session(
     return cash, (columns[filled], shares, fill_price[filled], fee[filled], after)
 
 
-def _result(panel: _Panel, run: _Run, initial_cash: float) -> BacktestResult:
+def _result(panel: PricePanel, run: _Run, initial_cash: float) -> BacktestResult:
     marked = pd.DataFrame(panel.close).ffill().to_numpy()
     held_value = np.where(run.positions != 0, run.positions * np.nan_to_num(marked), 0.0).sum(axis=1)
     equity = run.cash + held_value
@@ -361,7 +399,7 @@ def _result(panel: _Panel, run: _Run, initial_cash: float) -> BacktestResult:
     )
 
 
-def _round_trips(panel: _Panel, fills: tuple[np.ndarray, ...], last_close: np.ndarray) -> pd.DataFrame:
+def _round_trips(panel: PricePanel, fills: tuple[np.ndarray, ...], last_close: np.ndarray) -> pd.DataFrame:
     """Round trips: from a symbol's first buy out of a flat book to the order that leaves it flat again.
 
     Every fill in between (adds and trims) belongs to the trip. `cost` is what the buys paid (fees

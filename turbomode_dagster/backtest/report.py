@@ -17,10 +17,16 @@ import numpy as np
 import pandas as pd
 
 from turbomode_dagster.backtest.benchmarks import EQUAL_WEIGHT, equal_weight_buy_and_hold, index_buy_and_hold
-from turbomode_dagster.backtest.chance import ChanceBaseline, permuted_symbols
-from turbomode_dagster.backtest.engine import BacktestResult, simulate
+from turbomode_dagster.backtest.chance import ChanceBaseline, permutation
+from turbomode_dagster.backtest.engine import (
+    BacktestResult,
+    PricePanel,
+    decided_weights,
+    price_panel,
+    simulate_panel,
+)
 from turbomode_dagster.backtest.metrics import drawdown, sharpe, summarize
-from turbomode_dagster.backtest.strategy import StrategyParams, target_weights
+from turbomode_dagster.backtest.strategy import StrategyParams, weight_grid
 from turbomode_dagster.config import Settings
 
 ENSEMBLE = "ensemble"
@@ -86,10 +92,9 @@ def params_from_settings(settings: Settings) -> BacktestParams:
 
 @dataclass(frozen=True)
 class Leg:
-    """One simulated strategy or benchmark: its target weights and its gross and net results."""
+    """One simulated strategy or benchmark: its gross and net results."""
 
     name: str
-    weights: pd.DataFrame
     gross: BacktestResult
     net: BacktestResult
 
@@ -172,34 +177,31 @@ def run_backtest(
 ) -> BacktestReport:
     """Backtest the ensemble, each base learner, the benchmarks and the chance baseline for `session`.
 
-    `prices`: symbol, date, open, close (total-return basis); `oof`: the oof_predictions frame.
+    `prices`: symbol, date, open, close (total-return basis); `oof`: the oof_predictions frame. The
+    prices become one sessions x symbols panel and every leg's signals grids on it, so the 30-odd
+    simulations share one layout instead of each pivoting a long frame (memory and time at 3,000 symbols).
     """
     oof = _checked_oof(oof)
-    ensemble = oof[oof["model"] == ENSEMBLE]
-    dates = np.sort(ensemble["date"].unique())
+    is_ensemble = (oof["model"] == ENSEMBLE).to_numpy()
+    dates = np.sort(oof.loc[is_ensemble, "date"].unique())
     first, last = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
     prices = _checked_prices(prices, first, last)
-    priced = pd.MultiIndex.from_frame(prices[["symbol", "date"]])
-    on_dates = oof[oof["date"].isin(dates)]
-    on_dates = on_dates[pd.MultiIndex.from_frame(on_dates[["symbol", "date"]]).isin(priced)]
+    panel = price_panel(prices)
+    signals = _Signals(panel, oof, dates)
     models = [ENSEMBLE]
     if params.base_learners:
-        models += sorted(m for m in on_dates["model"].unique() if m != ENSEMBLE)
-    legs: dict[str, Leg] = {}
-    for model in models:
-        weights = target_weights(on_dates[on_dates["model"] == model], params.strategy)
-        legs[model] = _leg(model, prices, weights, params)
+        models += sorted(m for m in signals.models() if m != ENSEMBLE)
+    legs = {model: _leg(model, panel, signals.weights(model, params.strategy), params) for model in models}
     equal = BENCHMARK_PREFIX + EQUAL_WEIGHT
-    legs[equal] = _leg(equal, prices, equal_weight_buy_and_hold(prices, first), params)
+    legs[equal] = _leg(equal, panel, decided_weights(equal_weight_buy_and_hold(prices, first), panel), params)
     index_weights = index_buy_and_hold(prices, params.benchmark_symbol, first)
     benchmark = equal
     if index_weights is not None:
         benchmark = BENCHMARK_PREFIX + params.benchmark_symbol
-        legs[benchmark] = _leg(benchmark, prices, index_weights, params)
-    folds = {
-        int(f): (pd.Timestamp(g["date"].min()), pd.Timestamp(g["date"].max())) for f, g in ensemble.groupby("fold")
-    }
-    chance = _chance(prices, on_dates[on_dates["model"] == ENSEMBLE], params, legs[ENSEMBLE])
+        legs[benchmark] = _leg(benchmark, panel, decided_weights(index_weights, panel), params)
+    ensemble = oof.loc[is_ensemble, ["fold", "date"]]
+    folds = {int(f): (pd.Timestamp(d.min()), pd.Timestamp(d.max())) for f, d in ensemble.groupby("fold")["date"]}
+    chance = _chance(panel, signals, params, legs[ENSEMBLE])
     metrics = _metrics(legs, benchmark, folds, chance)
     return BacktestReport(
         session=session,
@@ -214,26 +216,111 @@ def run_backtest(
     )
 
 
-def _leg(name: str, prices: pd.DataFrame, weights: pd.DataFrame, params: BacktestParams) -> Leg:
-    gross = simulate(prices, weights, initial_cash=params.initial_cash)
-    return Leg(name, weights, gross, _net(prices, weights, params))
+@dataclass(frozen=True)
+class _Grids:
+    """One model's signals on the price panel: p_buy, p_sell and which cells have a row."""
+
+    p_buy: np.ndarray
+    p_sell: np.ndarray
+    has_row: np.ndarray
+
+    def relabelled(self, seed: int, unpriced: np.ndarray) -> _Grids:
+        """The grids with the symbols that have rows relabelled by the seed's bijection over them (in
+        sorted order, as `chance.permuted_symbols` does), then cells without a price row dropped."""
+        present = np.flatnonzero(self.has_row.any(axis=0))
+        moved = present[permutation(len(present), seed)]
+        out = []
+        for grid, empty in ((self.p_buy, np.nan), (self.p_sell, np.nan), (self.has_row, False)):
+            shuffled = np.full_like(grid, empty)
+            shuffled[:, moved] = grid[:, present]
+            shuffled[unpriced] = empty
+            out.append(shuffled)
+        return _Grids(*out)
 
 
-def _net(prices: pd.DataFrame, weights: pd.DataFrame, params: BacktestParams) -> BacktestResult:
+class _Signals:
+    """Each model's out-of-fold probabilities laid out on the price panel, one model's grids at a time.
+
+    Only rows on the ensemble's dates with a price row count, so every leg decides on the same
+    sessions and never on a bar that does not exist. A model's grids are built when its weights are
+    asked for (the ensemble's are kept for the chance baseline), so nine models' grids are never all
+    held at once.
+    """
+
+    def __init__(self, panel: PricePanel, oof: pd.DataFrame, ensemble_dates: np.ndarray) -> None:
+        self.panel = panel
+        day = panel.dates.get_indexer(oof["date"])
+        column = panel.symbols.get_indexer(oof["symbol"])
+        kept = (day >= 0) & (column >= 0)
+        kept[kept] = np.isin(panel.dates, ensemble_dates)[day[kept]] & ~np.isnan(panel.close[day[kept], column[kept]])
+        rows = np.flatnonzero(kept)
+        self._cell = (day * len(panel.symbols) + column)[rows]
+        self._model = oof["model"].take(rows).to_numpy()
+        self._p_buy = oof["p_buy"].to_numpy(dtype=float)[rows]
+        self._p_sell = oof["p_sell"].to_numpy(dtype=float)[rows]
+        self._ensemble: _Grids | None = None
+
+    def models(self) -> list[str]:
+        """The models with at least one usable row."""
+        return [str(m) for m in pd.unique(self._model)]
+
+    def grids(self, model: str) -> _Grids:
+        """`model`'s grids; a (symbol, date) with two of its rows is named."""
+        if model == ENSEMBLE and self._ensemble is not None:
+            return self._ensemble
+        mine = self._model == model
+        cell = self._cell[mine]
+        _refuse_duplicates(model, cell, self.panel)
+        shape = self.panel.close.shape
+        layout = [np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape, dtype=bool)]
+        for grid, values in zip(layout, (self._p_buy[mine], self._p_sell[mine], True), strict=True):
+            grid.ravel()[cell] = values
+        grids = _Grids(*layout)
+        if model == ENSEMBLE:
+            self._ensemble = grids
+        return grids
+
+    def weights(self, model: str, strategy: StrategyParams, seed: int | None = None) -> np.ndarray:
+        """The strategy's decided weights on `model`'s signals, as `simulate_panel` takes them; with a
+        seed, on the signals with their symbols permuted (the chance baseline)."""
+        grids = self.grids(model)
+        if seed is not None:
+            grids = grids.relabelled(seed, np.isnan(self.panel.close))
+        sessions = np.flatnonzero(grids.has_row.any(axis=1))
+        decided = np.full(self.panel.close.shape, np.nan)
+        decided[sessions] = weight_grid(grids.p_buy[sessions], grids.p_sell[sessions], strategy)
+        # a holding kept through a session without a bar places no order there: it could not trade
+        decided[(np.nan_to_num(decided) != 0) & np.isnan(self.panel.close)] = np.nan
+        return decided
+
+
+def _refuse_duplicates(model: str, cell: np.ndarray, panel: PricePanel) -> None:
+    counts = np.bincount(cell)
+    if (counts > 1).any():
+        day, column = divmod(int(np.argmax(counts > 1)), len(panel.symbols))
+        raise ValueError(
+            f"oof_predictions has more than one {model} row for {panel.symbols[column]} on {panel.dates[day]:%Y-%m-%d}"
+        )
+
+
+def _leg(name: str, panel: PricePanel, decided: np.ndarray, params: BacktestParams) -> Leg:
+    gross = simulate_panel(panel, decided, initial_cash=params.initial_cash)
+    return Leg(name, gross, _net(panel, decided, params))
+
+
+def _net(panel: PricePanel, decided: np.ndarray, params: BacktestParams) -> BacktestResult:
     """The simulation after the configured fees and slippage."""
-    return simulate(
-        prices, weights, fees_bps=params.fees_bps, slippage_bps=params.slippage_bps, initial_cash=params.initial_cash
+    return simulate_panel(
+        panel, decided, fees_bps=params.fees_bps, slippage_bps=params.slippage_bps, initial_cash=params.initial_cash
     )
 
 
-def _chance(prices: pd.DataFrame, ensemble: pd.DataFrame, params: BacktestParams, real: Leg) -> ChanceBaseline:
+def _chance(panel: PricePanel, signals: _Signals, params: BacktestParams, real: Leg) -> ChanceBaseline:
     """Net Sharpe of the strategy on `chance_seeds` symbol permutations of the ensemble's signals."""
-    priced = pd.MultiIndex.from_frame(prices[["symbol", "date"]])
-    sharpes = []
-    for seed in range(params.chance_seeds):
-        permuted = permuted_symbols(ensemble, seed)
-        permuted = permuted[pd.MultiIndex.from_frame(permuted[["symbol", "date"]]).isin(priced)]
-        sharpes.append(sharpe(_net(prices, target_weights(permuted, params.strategy), params).equity))
+    sharpes = [
+        sharpe(_net(panel, signals.weights(ENSEMBLE, params.strategy, seed), params).equity)
+        for seed in range(params.chance_seeds)
+    ]
     return ChanceBaseline(np.array(sharpes), sharpe(real.net.equity))
 
 
@@ -262,7 +349,9 @@ def _checked_oof(oof: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in OOF_COLUMNS if c not in oof.columns]
     if missing:
         raise ValueError(f"oof_predictions lacks columns {missing}; it needs {OOF_COLUMNS}")
-    frame = oof.loc[:, OOF_COLUMNS].assign(date=pd.to_datetime(oof["date"]))
+    frame = oof.loc[:, OOF_COLUMNS]
+    if not pd.api.types.is_datetime64_any_dtype(frame["date"]):
+        frame = frame.assign(date=pd.to_datetime(frame["date"]))
     if not (frame["model"] == ENSEMBLE).any():
         raise ValueError(
             "oof_predictions holds no ensemble rows (model == 'ensemble'): train with at least two folds first"

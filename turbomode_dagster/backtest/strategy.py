@@ -65,14 +65,18 @@ def target_weights(probabilities: pd.DataFrame, params: StrategyParams) -> pd.Da
         raise ValueError(f"more than one probability row for {first['symbol']} on {first['date']:%Y-%m-%d}")
     p_buy = frame.pivot(index="date", columns="symbol", values="p_buy").sort_index().sort_index(axis=1)
     p_sell = frame.pivot(index="date", columns="symbol", values="p_sell").reindex_like(p_buy)
-    weights = _walk(p_buy.to_numpy(), p_sell.to_numpy(), params)
+    weights = weight_grid(p_buy.to_numpy(), p_sell.to_numpy(), params)
     grid = pd.DataFrame(weights, index=p_buy.index, columns=p_buy.columns)
     long = grid.stack().rename("weight").reset_index()
     return long[WEIGHT_COLUMNS].sort_values(["date", "symbol"], kind="mergesort").reset_index(drop=True)
 
 
-def _walk(p_buy: np.ndarray, p_sell: np.ndarray, params: StrategyParams) -> np.ndarray:
-    """Sessions x symbols weights from the probability grids (NaN: no prediction), session by session."""
+def weight_grid(p_buy: np.ndarray, p_sell: np.ndarray, params: StrategyParams) -> np.ndarray:
+    """Sessions x symbols weights from the probability grids (NaN: no prediction), session by session.
+
+    `target_weights` on grids: the rows are the decision sessions in order, the columns the symbols in
+    order (ties in conviction go to the earlier column); a column that is all NaN never holds.
+    """
     n_dates, n_symbols = p_buy.shape
     weights = np.zeros((n_dates, n_symbols))
     held = np.zeros(n_symbols, dtype=bool)
