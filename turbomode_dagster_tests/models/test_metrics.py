@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
 from turbomode_dagster.models.metrics import (
     ALWAYS_HOLD,
     CLASS_PRIOR,
+    ScoredRows,
     class_prior,
     classification_metrics,
     metrics_table,
@@ -109,3 +111,45 @@ def test_metrics_table_adds_both_baselines_on_the_same_rows(rows):
     expected = np.concatenate([expected_first, -np.log(np.array([0.2, 0.6, 0.2])[labels[240:]])]).mean()
     assert table.loc[CLASS_PRIOR, "log_loss"] == pytest.approx(expected)
     assert table.loc["good", "log_loss"] < table.loc[CLASS_PRIOR, "log_loss"] < table.loc[ALWAYS_HOLD, "log_loss"]
+
+
+def test_classification_scores_match_scikit_learn_with_ties_and_a_class_never_predicted():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 3000)
+    proba = np.round(rng.dirichlet([1, 2, 1], 3000), 2)  # rounded: many tied probabilities
+    sell_first = proba.argmax(axis=1) == 0
+    proba[sell_first] = np.sort(proba[sell_first], axis=1)[:, [0, 2, 1]]  # SELL never the most probable
+    dates = np.repeat(pd.bdate_range("2024-01-01", periods=100).values, 30)
+    result = classification_metrics(proba, labels, rng.normal(size=3000), dates, horizon=5)
+    predicted = proba.argmax(axis=1)
+    assert 0 not in predicted
+    assert result["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, predicted), rel=1e-12)
+    expected_f1 = f1_score(labels, predicted, labels=range(3), average="macro", zero_division=0)
+    assert result["macro_f1"] == pytest.approx(expected_f1, rel=1e-12)
+    expected_auc = np.mean([roc_auc_score(labels == k, proba[:, k]) for k in range(3)])
+    assert result["auc_ovr"] == pytest.approx(expected_auc, rel=1e-12)
+
+
+def test_rank_ics_match_scipy_on_shuffled_rows_with_missing_values_and_ties():
+    """Rows in any order, NaN scores or returns dropped per model, ties ranked by their mean, and the
+    returns' ranks shared between models only where their missing rows agree."""
+    rng = np.random.default_rng(5)
+    n = 2400
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(pd.bdate_range("2024-01-01", periods=60).values, 40),
+            "r": np.round(rng.normal(0, 0.02, n), 3),
+        }
+    ).sample(frac=1.0, random_state=6)
+    frame.loc[frame.index[:50], "r"] = np.nan
+    scored = ScoredRows(np.zeros(n), frame["r"].to_numpy(), frame["date"].to_numpy(), horizon=5)
+    for trial in range(3):
+        score = np.round(rng.normal(size=n) + 20 * frame["r"].fillna(0).to_numpy(), 1)
+        if trial == 1:
+            score[rng.random(n) < 0.1] = np.nan  # a model with its own missing rows
+        daily = scored.per_date_rank_ic(score)
+        both = frame.assign(s=score).dropna()
+        expected = both.groupby("date")[["s", "r"]].apply(lambda g: spearmanr(g["s"], g["r"]).statistic)
+        assert daily.index.equals(expected.index)
+        assert daily.to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12), trial
+        assert scored.pooled_rank_ic(score) == pytest.approx(spearmanr(both["s"], both["r"]).statistic, rel=1e-12)
