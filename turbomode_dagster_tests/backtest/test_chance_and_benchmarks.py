@@ -12,6 +12,7 @@ from turbomode_dagster.backtest.chance import ChanceBaseline, permuted_symbols
 from turbomode_dagster.backtest.report import params_from_settings
 from turbomode_dagster.backtest.strategy import StrategyParams, target_weights
 from turbomode_dagster.config import parse_settings
+from turbomode_dagster_tests.backtest.markets import random_walk_closes
 from turbomode_dagster_tests.conftest import patch_config, shipped_config
 
 DATES = pd.bdate_range("2026-01-05", periods=40)
@@ -30,9 +31,7 @@ def probabilities() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def prices() -> pd.DataFrame:
     rng = np.random.default_rng(12)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (len(DATES), len(SYMBOLS))), axis=0))
-    frame = pd.DataFrame(close, index=DATES, columns=SYMBOLS).stack().rename("close").reset_index()
-    frame.columns = ["date", "symbol", "close"]
+    frame = random_walk_closes(rng, DATES, SYMBOLS, 100, 0, 0.01)
     return frame.assign(open=frame["close"] * 0.999)
 
 

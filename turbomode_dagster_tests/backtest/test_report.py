@@ -8,6 +8,7 @@ import pytest
 
 from turbomode_dagster.backtest.report import BacktestParams, BacktestReport, run_backtest
 from turbomode_dagster.backtest.strategy import StrategyParams
+from turbomode_dagster_tests.backtest.markets import random_walk_closes
 
 DATES = pd.bdate_range("2025-01-06", periods=90)
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "SPY"]
@@ -16,9 +17,7 @@ PARAMS = BacktestParams(StrategyParams(0.25, 0.2, 3, 2), chance_seeds=4)
 
 def market() -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(21)
-    close = 50 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, (len(DATES), len(SYMBOLS))), axis=0))
-    prices = pd.DataFrame(close, index=DATES, columns=SYMBOLS).stack().rename("close").reset_index()
-    prices.columns = ["date", "symbol", "close"]
+    prices = random_walk_closes(rng, DATES, SYMBOLS, 50, 0.0005, 0.015)
     prices["open"] = prices["close"] * np.exp(rng.normal(0, 0.003, len(prices)))
     rows = []
     for model in ("ensemble", "hist"):

@@ -18,6 +18,7 @@ from turbomode_dagster.backtest.chance import permuted_symbols
 from turbomode_dagster.backtest.metrics import sharpe
 from turbomode_dagster.backtest.report import BacktestParams, run_backtest
 from turbomode_dagster.backtest.strategy import StrategyParams, target_weights
+from turbomode_dagster_tests.backtest.markets import random_walk_closes
 
 DATES = pd.bdate_range("2025-01-06", periods=80)
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "SPY"]
@@ -27,9 +28,7 @@ PARAMS = BacktestParams(StrategyParams(0.3, 0.22, 1, 3), chance_seeds=6)  # hold
 def gappy_market() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Prices and out-of-fold rows with every kind of hole the grids must lay out as the long path did."""
     rng = np.random.default_rng(5)
-    close = 40 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, (len(DATES), len(SYMBOLS))), axis=0))
-    prices = pd.DataFrame(close, index=DATES, columns=SYMBOLS).stack().rename("close").reset_index()
-    prices.columns = ["date", "symbol", "close"]
+    prices = random_walk_closes(rng, DATES, SYMBOLS, 40, 0.0003, 0.02)
     prices["open"] = prices["close"] * np.exp(rng.normal(0, 0.004, len(prices)))
     # CCC (never a BUY below) misses bars, and its rows on those dates must not count
     prices = prices[~((prices["symbol"] == "CCC") & prices["date"].isin(DATES[[25, 40, 41, 66]]))]
