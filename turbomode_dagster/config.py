@@ -714,6 +714,12 @@ def turbomode_home() -> Path:
     return Path.home() / "turbomode"
 
 
+def assets_root() -> str:
+    """Where the per-night Parquet assets go: TURBOMODE_ASSETS_URL (a path or an fsspec URL such as
+    `s3://bucket/assets`) if set, else `$TURBOMODE_HOME/assets`."""
+    return os.environ.get("TURBOMODE_ASSETS_URL") or str(turbomode_home() / "assets")
+
+
 def dagster_home_env() -> Path | None:
     """DAGSTER_HOME when set (Dagster's own instance folder), else None."""
     env = os.environ.get("DAGSTER_HOME")

@@ -32,7 +32,14 @@ from turbomode_dagster.sources.base import (
 UNIVERSE = ["AAPL", "MSFT", "NVDA"]
 HISTORY_START = "2026-11-02"
 DAY = "2026-11-25"  # the Wednesday before Thanksgiving (2026-11-26, NYSE closed)
-ENV_VARS = ("TURBOMODE_HOME", "TURBOMODE_CONFIG", "TURBOMODE_SOURCES", "TURBOMODE_DASK_SCHEDULER", "DAGSTER_HOME")
+ENV_VARS = (
+    "TURBOMODE_HOME",
+    "TURBOMODE_CONFIG",
+    "TURBOMODE_SOURCES",
+    "TURBOMODE_DASK_SCHEDULER",
+    "TURBOMODE_ASSETS_URL",
+    "DAGSTER_HOME",
+)
 
 
 def shipped_config() -> dict:

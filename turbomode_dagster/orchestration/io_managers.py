@@ -1,57 +1,83 @@
-"""IO managers: per-night Parquet files under `$TURBOMODE_HOME/assets/`, session datasets under `datasets/`.
+"""IO managers: per-night Parquet files under `$TURBOMODE_HOME/assets/` or a URL, session datasets under `datasets/`.
 
 `ParquetIOManager` keeps one file per partition of a per-night asset (the model's metrics, its
-out-of-fold predictions); `SessionDatasetIOManager` keeps the session-keyed assets (adjusted prices,
-features, training samples) as one dataset each, appended by session. Files are written to a
-temporary name and renamed into place, so a killed run never leaves a half-written file. Per-night
-files are written compactly (`storage.compact_parquet`): the out-of-fold predictions are most of a
-night's bytes, and readers get the same frame back.
+out-of-fold predictions) under its `root`: a local folder or an fsspec URL (`s3://bucket/assets`,
+`memory://assets`), by default TURBOMODE_ASSETS_URL or `$TURBOMODE_HOME/assets`, read and written
+through `universal_pathlib`. `SessionDatasetIOManager` keeps the session-keyed assets (adjusted prices,
+features, training samples) as one dataset each under a local folder, appended by session. Local files
+are written to a temporary name and renamed into place, so a killed run never leaves a half-written
+file; a remote file is written locally first and uploaded in one `put`, so an object store never holds
+part of one. Per-night files are written compactly (`storage.compact_parquet`): the out-of-fold
+predictions are most of a night's bytes, and readers get the same frame back.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from upath import UPath
 
-from turbomode_dagster.config import turbomode_home
+from turbomode_dagster.config import assets_root, turbomode_home
 from turbomode_dagster.storage.atomic import atomic_write
 from turbomode_dagster.storage.compact_parquet import write_compact_parquet
 from turbomode_dagster.storage.session_blocks import WrittenRange
 from turbomode_dagster.storage.session_dataset import SessionDataset
 
 DATASETS_DIR = "datasets"
+LOCAL_PROTOCOLS = frozenset({"", "file", "local"})  # universal_pathlib's protocols of the local filesystem
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrames as `<root>/<asset path>/<partition or 'all'>.parquet`."""
+    """Stores DataFrames as `<root>/<asset path>/<partition or 'all'>.parquet`; `root` a folder or an fsspec URL."""
 
     root: str = ""
 
-    def _base(self) -> Path:
-        return Path(self.root) if self.root else turbomode_home() / "assets"
+    def _base(self) -> Path | UPath:
+        """`root` (else TURBOMODE_ASSETS_URL, else `$TURBOMODE_HOME/assets`): a local one as a plain `Path`."""
+        base = UPath(self.root or assets_root())
+        return Path(base.path) if base.protocol in LOCAL_PROTOCOLS else base
 
-    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
-        return self._base().joinpath(*key.path) / f"{partition or 'all'}.parquet"
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path | UPath:
+        return self._base().joinpath(*key.path, f"{partition or 'all'}.parquet")
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
-        """Write the frame atomically and record where it went."""
+        """Write the frame (atomically, or as one upload) and record where it went and its size."""
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.asset_key, partition)
-        atomic_write(path, lambda staging: write_compact_parquet(obj, staging))
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "bytes": path.stat().st_size})
+        size = _write_local(obj, path) if isinstance(path, Path) else _upload(obj, path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "bytes": size})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         """Read the upstream partition's file; a missing one is named with how to make it."""
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.upstream_output.asset_key, partition)
-        if not path.exists():
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
             raise FileNotFoundError(
                 f"{path} does not exist: materialise {context.upstream_output.asset_key.to_user_string()}"
                 f"{' for ' + partition if partition else ''} first"
-            )
-        return pd.read_parquet(path)
+            ) from None
+        with file:
+            return pd.read_parquet(file)
+
+
+def _write_local(frame: pd.DataFrame, path: Path) -> int:
+    """Write `frame` to a temporary sibling of `path` and rename it into place; its size in bytes."""
+    atomic_write(path, lambda staging: write_compact_parquet(frame, staging))
+    return path.stat().st_size
+
+
+def _upload(frame: pd.DataFrame, path: UPath) -> int:
+    """Write `frame` to a local temporary file and upload it to `path` in one `put`; its size in bytes."""
+    with tempfile.TemporaryDirectory(prefix="turbomode-upload-") as folder:
+        staging = Path(folder) / path.name
+        write_compact_parquet(frame, staging)
+        path.fs.put_file(str(staging), path.path)
+        return staging.stat().st_size
 
 
 class SessionDatasetIOManager(dg.ConfigurableIOManager):
