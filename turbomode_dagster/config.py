@@ -714,10 +714,10 @@ def turbomode_home() -> Path:
     return Path.home() / "turbomode"
 
 
-def assets_root() -> str:
+def assets_root(home: Path | None = None) -> str:
     """Where the per-night Parquet assets go: TURBOMODE_ASSETS_URL (a path or an fsspec URL such as
-    `s3://bucket/assets`) if set, else `$TURBOMODE_HOME/assets`."""
-    return os.environ.get("TURBOMODE_ASSETS_URL") or str(turbomode_home() / "assets")
+    `s3://bucket/assets`) if set, else `assets/` under `home` (default `$TURBOMODE_HOME`)."""
+    return os.environ.get("TURBOMODE_ASSETS_URL") or str((home or turbomode_home()) / "assets")
 
 
 def dagster_home_env() -> Path | None:

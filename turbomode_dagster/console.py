@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from turbomode_dagster.config import Settings, TaskId
+from turbomode_dagster.config import Settings, TaskId, assets_root
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ NIGHTLY_STEPS = (
         TaskId.INGESTION,
         "Master Market Data DB: {home}/market_data.db; adjusted prices, features, samples: {home}/datasets/",
     ),
-    NightlyStep(TaskId.ORCHESTRATOR, "OOF predictions: {home}/assets/; models: {home}/models/"),
+    NightlyStep(TaskId.ORCHESTRATOR, "OOF predictions: {assets}/; models: {home}/models/"),
     NightlyStep(TaskId.OVERNIGHT_SCANNER, "model registry, SHAP logs, predictions, signals: {home}/turbomode.db"),
     NightlyStep(TaskId.BACKTEST_GENERATOR, "backtest runs, results, equity curves, trades: {home}/turbomode.db"),
     NightlyStep(TaskId.DRIFT_MONITOR, "drift log and retraining flags: {home}/turbomode.db"),
@@ -85,7 +85,7 @@ def print_summary(cfg: Settings, day: str, home: Path, outcomes: list) -> None:
         print(f"  Task {step.task.value} {step.task.function_name:<24} not run")
     print("Results:")
     for step in NIGHTLY_STEPS[: len(outcomes)]:
-        print(f"  {step.results.format(home=home)}")
+        print(f"  {step.results.format(home=home, assets=assets_root(home))}")
 
 
 def print_signals(home: Path, day: str) -> None:

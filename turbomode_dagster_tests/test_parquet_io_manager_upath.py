@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
+from turbomode_dagster.config import TaskId, load_settings
+from turbomode_dagster.console import print_summary
 from turbomode_dagster.orchestration.io_managers import ParquetIOManager
 
 KEY = dg.AssetKey(["models", "oof_predictions"])
@@ -158,3 +160,15 @@ def test_materialize_two_assets_through_a_memory_url(bucket: str) -> None:
         pd.testing.assert_frame_equal(pd.read_parquet(file), pd.DataFrame({"model": ["ensemble"], "accuracy": [0.53]}))
     (materialization,) = result.asset_materializations_for_node("models__best")
     assert materialization.metadata["path"].path == f"memory://{bucket}/assets/models/best/{DAY}.parquet"
+
+
+def test_the_nightly_summary_names_where_the_out_of_fold_predictions_went(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TURBOMODE_ASSETS_URL", "memory://bucket/assets")
+    settings = load_settings()
+    print_summary(
+        settings,
+        DAY,
+        tmp_path,
+        [(settings.task(TaskId.INGESTION), True, 1.0), (settings.task(TaskId.ORCHESTRATOR), True, 1.0)],
+    )
+    assert "OOF predictions: memory://bucket/assets/; models: " in capsys.readouterr().out

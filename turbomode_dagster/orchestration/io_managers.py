@@ -54,14 +54,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         """Read the upstream partition's file; a missing one is named with how to make it."""
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.upstream_output.asset_key, partition)
-        try:
-            file = path.open("rb")
-        except FileNotFoundError:
+        if not path.exists():
             raise FileNotFoundError(
                 f"{path} does not exist: materialise {context.upstream_output.asset_key.to_user_string()}"
                 f"{' for ' + partition if partition else ''} first"
-            ) from None
-        with file:
+            )
+        if isinstance(path, Path):
+            return pd.read_parquet(path)  # pyarrow reads a local file itself, without a Python file object
+        with path.open("rb") as file:
             return pd.read_parquet(file)
 
 
