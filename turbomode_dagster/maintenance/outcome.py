@@ -41,7 +41,9 @@ class FolderOutcome:
 
 
 def _remove_empty_parents(path: Path, stop: Path) -> None:
-    """rmdir each parent of `path` below `stop` while it is empty."""
+    """rmdir each parent of `path` below `stop` while it is empty (an object store has no empty folders)."""
+    if not isinstance(path, Path):
+        return
     parent = path.parent
     while parent != stop and stop in parent.parents:
         try:

@@ -23,11 +23,12 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from upath import UPath
+
 from turbomode_dagster.maintenance.outcome import FolderOutcome
 from turbomode_dagster.models.registry import MODELS_DIR, VERSION_HEX, VERSION_PREFIX
 from turbomode_dagster.storage.turbomode_db import CHAMPION, TurboModeDB
 
-ASSETS_DIR = "assets"
 SESSION_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.parquet$")
 VERSION_FOLDER = re.compile(rf"^{re.escape(VERSION_PREFIX)}[0-9a-f]{{{VERSION_HEX}}}$")
 
@@ -46,8 +47,8 @@ class ModelsToKeep:
         return self.newest | self.recent_sessions | ({self.champion} if self.champion else frozenset())
 
 
-def prune_partitions(assets_dir: Path, keep_sessions: int) -> FolderOutcome:
-    """Remove each asset's session files beyond its newest `keep_sessions`."""
+def prune_partitions(assets_dir: Path | UPath, keep_sessions: int) -> FolderOutcome:
+    """Remove each asset's session files beyond its newest `keep_sessions`, under a local folder or a URL."""
     outcome = FolderOutcome("parquet partitions", assets_dir)
     if not assets_dir.is_dir():
         return outcome

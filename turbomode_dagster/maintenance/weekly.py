@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from turbomode_dagster.config import Maintenance
+from turbomode_dagster.config import Maintenance, assets_root
 from turbomode_dagster.maintenance.databases import DatabaseResult, maintain_database
 from turbomode_dagster.maintenance.files import clean_atomic_temporaries, clean_temp_folders
 from turbomode_dagster.maintenance.logs import (
@@ -30,12 +30,12 @@ from turbomode_dagster.maintenance.logs import (
 from turbomode_dagster.maintenance.outcome import FolderOutcome
 from turbomode_dagster.maintenance.registry_rows import RowsOutcome, prune_backtests, prune_baselines
 from turbomode_dagster.maintenance.retention import (
-    ASSETS_DIR,
     ModelsToKeep,
     models_to_keep,
     prune_models,
     prune_partitions,
 )
+from turbomode_dagster.storage.locations import location
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 SECONDS_PER_DAY = 86_400
@@ -93,7 +93,7 @@ def run_maintenance(
     turbomode_db = TurboModeDB.at_home(home)
     databases = (maintain_database("market_data", master_db), maintain_database("turbomode", turbomode_db.path))
     models, skipped, rows = None, _why_no_model_retention(databases[1]), ()
-    folders = [prune_partitions(home / ASSETS_DIR, cfg.keep_sessions)]
+    folders = [prune_partitions(location(assets_root(home)), cfg.keep_sessions)]
     if skipped is None:
         models = models_to_keep(turbomode_db, cfg.keep_model_versions, cfg.keep_sessions)
         folders.append(prune_models(home, models))

@@ -23,11 +23,11 @@ from upath import UPath
 from turbomode_dagster.config import assets_root, turbomode_home
 from turbomode_dagster.storage.atomic import atomic_write
 from turbomode_dagster.storage.compact_parquet import write_compact_parquet
+from turbomode_dagster.storage.locations import location
 from turbomode_dagster.storage.session_blocks import WrittenRange
 from turbomode_dagster.storage.session_dataset import SessionDataset
 
 DATASETS_DIR = "datasets"
-LOCAL_PROTOCOLS = frozenset({"", "file", "local"})  # universal_pathlib's protocols of the local filesystem
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -37,8 +37,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     def _base(self) -> Path | UPath:
         """`root` (else TURBOMODE_ASSETS_URL, else `$TURBOMODE_HOME/assets`): a local one as a plain `Path`."""
-        base = UPath(self.root or assets_root())
-        return Path(base.path) if base.protocol in LOCAL_PROTOCOLS else base
+        return location(self.root or assets_root())
 
     def _path(self, key: dg.AssetKey, partition: str | None) -> Path | UPath:
         return self._base().joinpath(*key.path, f"{partition or 'all'}.parquet")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from pathlib import Path
 
 import pytest
+from upath import UPath
 
+from turbomode_dagster.config import Maintenance
 from turbomode_dagster.maintenance.retention import models_to_keep, prune_models, prune_partitions
+from turbomode_dagster.maintenance.weekly import run_maintenance
+from turbomode_dagster.storage.locations import location
 from turbomode_dagster.storage.turbomode_db import CHALLENGER, CHAMPION, RETIRED, ModelRecord, TurboModeDB
 
 SESSIONS = ["2026-11-18", "2026-11-19", "2026-11-20", "2026-11-23", "2026-11-24", "2026-11-25"]
@@ -79,8 +85,15 @@ def test_the_champion_is_kept_however_old_and_however_small_the_limits(home: Pat
     assert sorted(p.name for p in (home / "models").iterdir() if p.name != "notes") == [version(1), version(6)]
 
 
-def test_each_asset_keeps_its_newest_sessions_and_its_unpartitioned_file(tmp_path: Path) -> None:
-    assets = tmp_path / "assets"
+@pytest.fixture(params=["local", "memory"])
+def assets(request: pytest.FixtureRequest, tmp_path: Path) -> Path | UPath:
+    """The per-night assets' folder on local disk, or at an fsspec URL (TURBOMODE_ASSETS_URL)."""
+    if request.param == "local":
+        return tmp_path / "assets"
+    return location(f"memory://retention-{uuid.uuid4().hex}/assets")
+
+
+def test_each_asset_keeps_its_newest_sessions_and_its_unpartitioned_file(assets: Path | UPath) -> None:
     for asset in ("feature_panel", "oof_predictions"):
         for day in SESSIONS:
             (assets / asset).mkdir(parents=True, exist_ok=True)
@@ -109,3 +122,18 @@ def test_session_datasets_are_never_pruned(tmp_path: Path) -> None:
     before = beside.files() + inside.files()
     assert prune_partitions(home / "assets", keep_sessions=1).files == 0
     assert all(p.exists() for p in before)
+
+
+def test_weekly_maintenance_prunes_the_assets_where_turbomode_assets_url_puts_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"memory://weekly-{uuid.uuid4().hex}/assets"
+    monkeypatch.setenv("TURBOMODE_ASSETS_URL", url)
+    remote = location(url) / "oof_predictions"
+    remote.mkdir(parents=True, exist_ok=True)
+    for day in SESSIONS:
+        (remote / f"{day}.parquet").write_bytes(b"p")
+    now = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
+    report = run_maintenance(home, home / "market_data.db", None, Maintenance(keep_sessions=2), now)
+    assert sorted(p.name for p in remote.iterdir()) == [f"{d}.parquet" for d in SESSIONS[-2:]]
+    assert report.folders[0].files == 4
