@@ -172,3 +172,20 @@ def test_the_nightly_summary_names_where_the_out_of_fold_predictions_went(monkey
         [(settings.task(TaskId.INGESTION), True, 1.0), (settings.task(TaskId.ORCHESTRATOR), True, 1.0)],
     )
     assert "OOF predictions: memory://bucket/assets/; models: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["memory", "local"])
+def test_an_input_reads_only_its_columns_and_its_text_columns_as_categoricals(
+    where: str, bucket: str, tmp_path: Path
+) -> None:
+    """The backtest's input metadata (`columns`, `categorical`): what it reads from 52 M rows at 3,000 symbols."""
+    manager = ParquetIOManager(root=f"memory://{bucket}/assets" if where == "memory" else str(tmp_path / "assets"))
+    data = frame()
+    manager.handle_output(dg.build_output_context(asset_key=KEY, partition_key=DAY), data)
+    upstream = dg.build_output_context(asset_key=KEY, partition_key=DAY)
+    wanted = {"columns": ["symbol", "date", "p_buy"], "categorical": ["symbol"]}
+    context = dg.build_input_context(upstream_output=upstream, partition_key=DAY, definition_metadata=wanted)
+    back = manager.load_input(context)
+    assert list(back.columns) == ["symbol", "date", "p_buy"]
+    assert isinstance(back["symbol"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(back.astype({"symbol": object}), data[["symbol", "date", "p_buy"]])

@@ -58,10 +58,23 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 f"{path} does not exist: materialise {context.upstream_output.asset_key.to_user_string()}"
                 f"{' for ' + partition if partition else ''} first"
             )
+        wanted = _read_options(context.definition_metadata)
         if isinstance(path, Path):
-            return pd.read_parquet(path)  # pyarrow reads a local file itself, without a Python file object
+            return pd.read_parquet(path, **wanted)  # pyarrow reads a local file itself, no Python file object
         with path.open("rb") as file:
-            return pd.read_parquet(file)
+            return pd.read_parquet(file, **wanted)
+
+
+def _read_options(metadata: dict | None) -> dict:
+    """pd.read_parquet options from an input's metadata: `columns` to read only those, `categorical` to read
+    those text columns as pandas categoricals (one code a row instead of a Python string a row)."""
+    metadata = metadata or {}
+    options = {}
+    if metadata.get("columns"):
+        options["columns"] = list(metadata["columns"])
+    if metadata.get("categorical"):
+        options["read_dictionary"] = list(metadata["categorical"])
+    return options
 
 
 def _write_local(frame: pd.DataFrame, path: Path) -> int:
