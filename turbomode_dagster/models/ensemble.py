@@ -347,8 +347,9 @@ def _oof_frame(
 ) -> pd.DataFrame:
     """Long out-of-fold frame: each model's probabilities (float32) on the run of rows it scored.
 
-    Every column is one concatenation of runs, used as is; the symbol and model columns repeat shared
-    string objects, so the frame costs about 33 bytes a row.
+    Every column is one concatenation of runs, used as is; symbol and model are categoricals (a 2-byte
+    and a 1-byte code a row instead of an 8-byte pointer each: 0.6 GB less at 3,000 symbols' 52 M rows),
+    so the frame costs about 24 bytes a row.
     """
     models = list(probas)
 
@@ -356,10 +357,12 @@ def _oof_frame(
         return np.concatenate([values[runs[model]] for model in models])
 
     lengths = [runs[model].stop - runs[model].start for model in models]
+    symbol_codes, symbols = pd.factorize(data.symbol, sort=True)
+    model_codes = np.repeat(np.arange(len(models), dtype=np.int8), lengths)
     columns = {
-        "symbol": stacked(data.symbol),
+        "symbol": pd.Categorical.from_codes(stacked(symbol_codes.astype(np.int32)), categories=symbols),
         "date": stacked(data.date),
-        "model": np.repeat(np.array(models, dtype=object), lengths),
+        "model": pd.Categorical.from_codes(model_codes, categories=models),
         "fold": stacked(fold_of),
         **{c: np.concatenate([probas[model][runs[model], k] for model in models]) for k, c in enumerate(PROBA_COLUMNS)},
     }

@@ -53,7 +53,7 @@ def test_oof_frame_covers_each_validation_row_once_per_model(null_run, null_pane
     oof = null_run.oof
     assert list(oof.columns) == ["symbol", "date", "model", "fold", *PROBA_COLUMNS]
     assert list(oof["model"].unique()) == ["hist", "linear", "trees", ENSEMBLE]
-    for model, rows in oof.groupby("model"):
+    for model, rows in oof.groupby("model", observed=True):
         folds = null_run.folds[1:] if model == ENSEMBLE else null_run.folds
         validated = np.concatenate([fold.valid_dates for fold in folds])
         assert len(rows) == null_panel["date"].isin(validated).sum(), model
