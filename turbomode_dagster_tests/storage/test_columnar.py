@@ -237,7 +237,6 @@ def test_the_reader_takes_no_sql_and_hands_out_no_connection() -> None:
         "metadata",
         "close",
         "first_bar_date",
-        "ingested_labels",
     }
 
 
