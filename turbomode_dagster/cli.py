@@ -150,7 +150,7 @@ def _nightly(args: argparse.Namespace) -> int:
     for number, step in enumerate(NIGHTLY_STEPS, start=1):
         task = cfg.task(step.task)
         job = defs.resolve_job_def(task.function_name)
-        sessions = _sessions(instance, job, cfg, day)
+        sessions = _sessions(instance, job, cfg, day, home)
         print(
             f"[{number}/{len(NIGHTLY_STEPS)}] Task {task.task_id} {task.function_name} ({task.name})"
             f"{_catching_up(sessions)} ...",
@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     home = turbomode_home()
     instance = _instance(cfg, home)
-    sessions = _sessions(instance, job, cfg, day) if day else None
+    sessions = _sessions(instance, job, cfg, day, home) if day else None
     about = f" for {day}{_catching_up(sessions)}" if day else ""
     print(f"Task {task.task_id} {task.function_name} ({task.name}){about}: home {home}")
     result, _ = _execute(instance, job, sessions, home)
@@ -197,11 +197,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
-def _sessions(instance, job, cfg, day: str) -> tuple[str, str]:
-    """The sessions the job's run covers: from the first of its session-keyed partitions missing before `day`."""
+def _sessions(instance, job, cfg, day: str, home: Path) -> tuple[str, str]:
+    """The sessions the job's run covers: from the first of its session-keyed partitions missing before `day`
+    (in the instance's records or in `home`)."""
     from turbomode_dagster.orchestration.partitions import catch_up_range
 
-    return catch_up_range(instance, list(job.asset_layer.selected_asset_keys), cfg.history.start_date, day)
+    keys = list(job.asset_layer.selected_asset_keys)
+    return catch_up_range(instance, keys, cfg.history.start_date, day, home)
 
 
 def _catching_up(sessions: tuple[str, str] | None) -> str:

@@ -1,6 +1,6 @@
 """Where a catch-up run starts: the first session-keyed partition missing before the night's session.
 
-Pure: the stored partitions come in as plain sets (read from the Dagster instance by
+Pure: the stored partitions come in as plain sets (read from the Dagster instance and the home by
 `turbomode_dagster.orchestration.partitions`), so the rule is testable by hand.
 """
 
@@ -28,3 +28,12 @@ def catch_up_start(stored: Iterable[Collection[str]], history_start: dt.date, da
         if any(session not in partitions for partitions in sets):
             return session
     return day
+
+
+def sessions_of_labels(labels: Iterable[str]) -> set[str]:
+    """The sessions named by ingestion-log labels: one session (`2026-11-25`) or a range (`A...B`)."""
+    held: set[str] = set()
+    for label in labels:
+        first, _, last = label.partition("...")
+        held.update(calendar.sessions(first, last or first))
+    return held

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.tags import (
@@ -19,7 +20,10 @@ from dagster._core.storage.tags import (
 )
 
 from turbomode_dagster import calendar
-from turbomode_dagster.ingestion.catch_up import catch_up_start
+from turbomode_dagster.ingestion.catch_up import catch_up_start, sessions_of_labels
+from turbomode_dagster.orchestration.io_managers import DATASETS_DIR, SessionDatasetIOManager
+from turbomode_dagster.storage.columnar import DatabaseMissing
+from turbomode_dagster.storage.market_db import MarketDataReader, market_db_path
 
 # The assets whose partition D is session D's rows: a catch-up run fills every one of them that its job
 # holds. The feature group's session-keyed assets join this tuple.
@@ -35,6 +39,9 @@ SESSION_KEYED_ASSETS: tuple[dg.AssetKey, ...] = tuple(
         "training_samples",
     )
 )
+# The session-keyed assets the Master DB holds (one ingestion run writes them together); the others are
+# session datasets under the home.
+MASTER_DB_ASSETS = frozenset(SESSION_KEYED_ASSETS[:4])
 
 
 def trading_days(start: dt.date) -> dg.TimeWindowPartitionsDefinition:
@@ -56,15 +63,41 @@ def trading_days(start: dt.date) -> dg.TimeWindowPartitionsDefinition:
 
 
 def catch_up_range(
-    instance: dg.DagsterInstance, keys: list[dg.AssetKey], history_start: dt.date, day: str
+    instance: dg.DagsterInstance, keys: list[dg.AssetKey], history_start: dt.date, day: str, home: Path
 ) -> tuple[str, str]:
     """[first session of `keys` missing before `day`, `day`]: what one run must cover so nothing is missing.
 
-    Reads the partitions Dagster has recorded as materialised for each session-keyed key among `keys`
-    (those of the job that will run); `(day, day)` when none is missing or none of `keys` is session-keyed.
+    A session counts as stored for a session-keyed key among `keys` (those of the job that will run) when
+    Dagster has recorded it materialised and `home` holds it too (`held_sessions`): one Dagster instance
+    may have recorded the runs of other homes. `(day, day)` when none is missing or none of `keys` is
+    session-keyed.
     """
-    stored = [instance.get_materialized_partitions(key) for key in keys if key in SESSION_KEYED_ASSETS]
+    keyed = [key for key in keys if key in SESSION_KEYED_ASSETS]
+    held = held_sessions(home, keyed)
+    recorded = {key: set(instance.get_materialized_partitions(key)) for key in keyed}
+    stored = [recorded[key] if held[key] is None else recorded[key] & held[key] for key in keyed]
     return (catch_up_start(stored, history_start, day) if stored else day), day
+
+
+def held_sessions(home: Path, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, set[str] | None]:
+    """The sessions `home` holds of each session-keyed key: those its Master DB's ingestion log lists for
+    the market data, those its session datasets record as written for the rest (None for a dataset
+    written before datasets kept that record)."""
+    ingested = _ingested_sessions(home) if MASTER_DB_ASSETS.intersection(keys) else set()
+    datasets = SessionDatasetIOManager(root=str(home / DATASETS_DIR))
+    return {key: ingested if key in MASTER_DB_ASSETS else datasets.dataset(key).written_sessions() for key in keys}
+
+
+def _ingested_sessions(home: Path) -> set[str]:
+    """The sessions ingestion committed to `home`'s Master DB; none before the first ingestion."""
+    try:
+        reader = MarketDataReader(market_db_path(home))
+    except DatabaseMissing:
+        return set()
+    try:
+        return sessions_of_labels(reader.ingested_labels())
+    finally:
+        reader.close()
 
 
 def runs_for_session(instance: dg.DagsterInstance, session: str) -> list[dg.RunRecord]:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from turbomode_dagster import calendar
-from turbomode_dagster.config import ScheduledTask, Settings
+from turbomode_dagster.config import ScheduledTask, Settings, turbomode_home
 from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, catch_up_range, partition_tags
 
 MARKET_CLOSE = dt.time(16, 0)
@@ -107,7 +107,9 @@ def evaluate_tick(
     session = target_session(tick)
     if session is None:
         return dg.SkipReason(f"no NYSE session precedes the tick of {tick.isoformat()} on that day")
-    first, _ = catch_up_range(instance, list(SESSION_KEYED_ASSETS), settings.history.start_date, session)
+    first, _ = catch_up_range(
+        instance, list(SESSION_KEYED_ASSETS), settings.history.start_date, session, turbomode_home()
+    )
     key = f"{task.function_name}:{session}"
     if first == session:
         return dg.RunRequest(run_key=key, partition_key=session)

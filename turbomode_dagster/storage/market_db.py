@@ -87,6 +87,7 @@ SCHEMAS = {
         [("symbol", TEXT), ("period_end", TEXT), ("available_date", TEXT), *((f, REAL) for f in FIGURES)]
     ),
     "metadata": pa.schema([(c, TEXT) for c in ("symbol", "name", "sector", "industry", "exchange", "currency")]),
+    "ingestions": pa.schema([("partition_date", TEXT)]),
 }
 
 
@@ -272,6 +273,13 @@ class MarketDataReader:
             (),
             SCHEMAS["metadata"],
         )
+
+    def ingested_labels(self) -> list[str]:
+        """Every session or range (`A...B`) an ingestion committed here: which sessions this Master DB holds."""
+        frame = self._arrow.frame(
+            "SELECT DISTINCT partition_date FROM ingestion_log ORDER BY partition_date", (), SCHEMAS["ingestions"]
+        )
+        return frame["partition_date"].tolist()
 
 
 def _filters(

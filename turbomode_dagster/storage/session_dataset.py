@@ -5,13 +5,19 @@ night writes is bounded by one month file, and a backfill of any range writes ea
 `write(frame, sessions)` replaces exactly those sessions' rows: it reads the month file, drops them,
 adds the new rows, sorts by session and symbol, and renames a fully written file into place
 (`storage.atomic`), all under an exclusive lock on the dataset, so two runs writing different sessions
-of one month cannot lose each other's rows. Readers take no lock: a rename is atomic.
+of one month cannot lose each other's rows. Readers take no lock: a rename is atomic. After its month
+files, a write records its sessions in `sessions.json`: what this dataset holds, including sessions
+that have no rows (the first sessions of a history have no matured label), so a catch-up can ask the
+dataset itself rather than trust a Dagster instance that may have recorded another home's runs. A
+dataset written before writes kept this record keeps none (`written_sessions` is None): the catch-up
+then trusts the instance, as it did before.
 No Dagster imports: the IO manager in `orchestration/io_managers.py` is a thin shell over this.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +32,7 @@ from turbomode_dagster.storage.atomic import atomic_write
 
 MONTH_FILE = re.compile(r"^\d{4}-\d{2}\.parquet$")
 LOCK_FILE = ".lock"
+RECORD_FILE = "sessions.json"
 
 
 class DatasetError(RuntimeError):
@@ -60,6 +67,7 @@ class SessionDataset:
         months = _month_codes(rows[self.key])
         new_by_month = {int(code): part for code, part in rows.groupby(months, sort=True)}
         with self._locked():
+            record = self.written_sessions()
             for code, month_days in _by_month(days):
                 path = self.root / f"{code // 100:04d}-{code % 100:02d}.parquet"
                 new = new_by_month.get(code, rows.iloc[:0])
@@ -75,7 +83,28 @@ class SessionDataset:
                 )
                 atomic_write(path, lambda staging, t=table: pq.write_table(t, staging))
                 written += path.stat().st_size
+            if record is not None:  # a dataset from before the record keeps none rather than a partial one
+                self._record(record, days)
         return written
+
+    def written_sessions(self) -> set[str] | None:
+        """The sessions (`YYYY-MM-DD`) some write has covered, with or without rows; empty for a new dataset,
+        None for one written before writes kept the record (its month files cannot say which sessions
+        were written without rows)."""
+        record = self.root / RECORD_FILE
+        if not record.exists():
+            return None if self.root.is_dir() and self.files() else set()
+        try:
+            return set(json.loads(record.read_text()))
+        except (ValueError, OSError) as exc:
+            raise DatasetError(
+                f"dataset record {record} is unreadable: {exc}; delete it to rebuild the dataset"
+            ) from exc
+
+    def _record(self, record: set[str], days: pd.DatetimeIndex) -> None:
+        """Add `days` to the `record` of sessions written (under the write's lock, after its month files)."""
+        held = sorted(record | {f"{day:%Y-%m-%d}" for day in days})
+        atomic_write(self.root / RECORD_FILE, lambda staging: staging.write_text(json.dumps(held)))
 
     def read(
         self,

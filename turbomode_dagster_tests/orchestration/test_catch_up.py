@@ -10,16 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import load_settings
 from turbomode_dagster.definitions import build_definitions
-from turbomode_dagster.ingestion.catch_up import catch_up_start
+from turbomode_dagster.ingestion.catch_up import catch_up_start, sessions_of_labels
 from turbomode_dagster.orchestration.assets.market_data import GROUP
+from turbomode_dagster.orchestration.io_managers import DATASETS_DIR
 from turbomode_dagster.orchestration.launch import execute_attached
-from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, catch_up_range, runs_for_session
+from turbomode_dagster.orchestration.partitions import (
+    SESSION_KEYED_ASSETS,
+    catch_up_range,
+    held_sessions,
+    runs_for_session,
+)
+from turbomode_dagster.storage.session_dataset import SessionDataset
 from turbomode_dagster_tests.conftest import DAY, HISTORY_START, SMALL_PATCHES, read_table
 
 MARKET_DATA = SESSION_KEYED_ASSETS[:4]
@@ -37,6 +45,28 @@ def test_the_first_missing_session_by_hand() -> None:
         catch_up_start([], START, "2026-11-26")
 
 
+def test_ingestion_log_labels_name_their_sessions() -> None:
+    assert sessions_of_labels([]) == set()
+    assert sessions_of_labels(["2026-11-25"]) == {"2026-11-25"}
+    # A range label spans its sessions only: Thanksgiving (11-26) and the weekend are not sessions.
+    assert sessions_of_labels(["2026-11-24...2026-11-30", "2026-11-24"]) == {
+        "2026-11-24",
+        "2026-11-25",
+        "2026-11-27",
+        "2026-11-30",
+    }
+
+
+def test_a_dataset_holds_the_sessions_it_records_even_those_without_rows(tmp_path: Path) -> None:
+    """A session-keyed dataset's record is what the home holds; the instance alone does not say it."""
+    key = SESSION_KEYED_ASSETS[-1]
+    assert held_sessions(tmp_path, [key]) == {key: set()}
+    sessions = calendar.sessions("2026-11-23", DAY)
+    no_rows = pd.DataFrame({"symbol": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]")})
+    SessionDataset(tmp_path.joinpath(DATASETS_DIR, *key.path)).write(no_rows, sessions)
+    assert held_sessions(tmp_path, [key]) == {key: set(sessions)}
+
+
 @pytest.fixture
 def market_data_job(make_config, home: Path, monkeypatch: pytest.MonkeyPatch) -> dg.JobDefinition:
     """A job over the market-data group of the code location, on the sample source."""
@@ -52,7 +82,7 @@ def test_a_fresh_home_is_caught_up_in_one_run_and_a_night_adds_one_partition(mar
     keys = list(market_data_job.asset_layer.selected_asset_keys)
     history = calendar.sessions(HISTORY_START, DAY)
     with dg.instance_for_test() as instance:
-        first, last = catch_up_range(instance, keys, START, DAY)
+        first, last = catch_up_range(instance, keys, START, DAY, home)
         assert (first, last) == (HISTORY_START, DAY)
         result = execute_attached(instance, market_data_job, first, last)
         assert result.success
@@ -66,7 +96,9 @@ def test_a_fresh_home_is_caught_up_in_one_run_and_a_night_adds_one_partition(mar
         assert sorted(bars["date"].unique()) == history and len(bars) == 3 * len(history)
 
         night = calendar.next_session(DAY)
-        assert catch_up_range(instance, keys, START, night) == (night, night)
+        assert catch_up_range(instance, keys, START, night, home) == (night, night)
+        # The instance's records are not this home's: another home sharing the instance starts from scratch.
+        assert catch_up_range(instance, keys, START, night, home.parent / "another") == (HISTORY_START, night)
         assert execute_attached(instance, market_data_job, night, night).success
         for key in MARKET_DATA:
             assert instance.get_materialized_partitions(key) == {*history, night}, key

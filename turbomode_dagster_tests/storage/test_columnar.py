@@ -237,6 +237,7 @@ def test_the_reader_takes_no_sql_and_hands_out_no_connection() -> None:
         "metadata",
         "close",
         "first_bar_date",
+        "ingested_labels",
     }
 
 

@@ -45,6 +45,29 @@ def test_rewriting_a_session_replaces_only_its_rows(tmp_path: Path) -> None:
     assert back.loc[back["date"] == "2024-01-30", "x"].tolist() == [1.0, 2.0]
 
 
+def test_a_dataset_records_every_session_written_even_without_rows(tmp_path: Path) -> None:
+    data = SessionDataset(tmp_path / "prices")
+    assert data.written_sessions() == set()
+    data.write(rows(DAYS[:1]), DAYS[:2])  # 2024-01-31 is written with no row
+    assert data.written_sessions() == set(DAYS[:2])
+    data.write(rows(DAYS[1:]), DAYS[1:])  # a rewrite of 01-31 keeps the record whole
+    assert data.written_sessions() == set(DAYS)
+    assert [p.name for p in data.files()] == ["2024-01.parquet", "2024-02.parquet"]
+    (tmp_path / "prices" / "sessions.json").write_text("{not json")
+    with pytest.raises(DatasetError, match=r"sessions\.json is unreadable"):
+        data.written_sessions()
+
+
+def test_a_dataset_from_before_the_record_keeps_none(tmp_path: Path) -> None:
+    """Month files without a record cannot say which sessions had no rows: no partial record is started."""
+    data = SessionDataset(tmp_path / "prices")
+    data.write(rows(DAYS[:2]), DAYS[:2])
+    (tmp_path / "prices" / "sessions.json").unlink()
+    assert data.written_sessions() is None
+    data.write(rows(DAYS[2:]), DAYS[2:])
+    assert data.written_sessions() is None and not (tmp_path / "prices" / "sessions.json").exists()
+
+
 def test_reads_filter_by_window_symbols_and_columns(tmp_path: Path) -> None:
     data = SessionDataset(tmp_path / "prices")
     data.write(rows(DAYS), DAYS)
