@@ -24,7 +24,7 @@ from turbomode_dagster.orchestration.io_managers import SessionDatasetIOManager
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.storage.market_db import market_db_path
-from turbomode_dagster.storage.session_dataset import SessionDataset
+from turbomode_dagster.storage.session_dataset import RECORD_FILE, SessionDataset
 from turbomode_dagster_tests.conftest import FakeSource, write_config
 from turbomode_dagster_tests.master_db_guard import master_db_untouched
 from turbomode_dagster_tests.orchestration.assets.backfill import DATASET_ASSETS, materialize_range
@@ -162,11 +162,11 @@ def test_training_samples_of_a_session_are_the_labels_that_matured_on_it(homes) 
 
 
 def test_a_night_writes_a_bounded_number_of_bytes(homes) -> None:
-    """A night rewrites its month file of each dataset and nothing else (the storage-growth goal)."""
+    """A night rewrites its month file and session record of each dataset and nothing else (the
+    storage-growth goal)."""
     _, nightly, _, written = homes
-    month = f"{NIGHTS[-1][:7]}.parquet"
-    month_files = sum((nightly / "datasets" / name / month).stat().st_size for name in DATASETS)
-    assert written == month_files
+    rewritten = [f"{NIGHTS[-1][:7]}.parquet", RECORD_FILE]
+    assert written == sum((nightly / "datasets" / name / f).stat().st_size for name in DATASETS for f in rewritten)
     history = sum(SessionDataset(nightly / "datasets" / name).bytes() for name in DATASETS)
     assert written < history / 10, (written, history)
 

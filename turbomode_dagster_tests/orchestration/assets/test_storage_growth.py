@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from turbomode_dagster.config import load_settings
-from turbomode_dagster.storage.session_dataset import SessionDataset
+from turbomode_dagster.storage.session_dataset import RECORD_FILE, SessionDataset
 from turbomode_dagster_tests.conftest import write_config
 from turbomode_dagster_tests.orchestration.assets.backfill import DATASET_ASSETS, first_night
 from turbomode_dagster_tests.orchestration.assets.test_models_and_scanner import (
@@ -74,11 +74,11 @@ def second_night(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, 
     return home, before, written(home, before)
 
 
-def test_each_dataset_rewrites_only_its_month_file(second_night) -> None:
+def test_each_dataset_rewrites_only_its_month_file_and_session_record(second_night) -> None:
     home, _, wrote = second_night
     month = f"{NEXT_SESSION[:7]}.parquet"
     for name in DATASET_ASSETS:
-        assert list(wrote[f"datasets/{name}"]) == [f"datasets/{name}/{month}"], name
+        assert set(wrote[f"datasets/{name}"]) == {f"datasets/{name}/{month}", f"datasets/{name}/{RECORD_FILE}"}, name
         history = SessionDataset(home / "datasets" / name).bytes()
         assert sum(wrote[f"datasets/{name}"].values()) < history / 5, (name, history)
 
