@@ -1,7 +1,8 @@
 """The `turbomode` command: validate a config, run the night or one task, status, start/stop, dagster.yaml.
 
-Runs are created against the TurboMode code location and executed in this process, so the Dagster UI
-lists them under their jobs; `status`, `start` and `stop` are the seed's scheduler endpoints.
+Runs are created against the TurboMode code location, so the Dagster UI lists them under their jobs;
+`run` executes its task in this process, `nightly` each of its tasks in a fresh process of its own
+(`night_task`); `status`, `start` and `stop` are the seed's scheduler endpoints.
 """
 
 from __future__ import annotations
@@ -24,15 +25,22 @@ from turbomode_dagster.config import (
 )
 from turbomode_dagster.console import (
     NIGHTLY_STEPS,
-    describe_run,
     print_backtest,
     print_drift,
-    print_failure,
     print_numbers,
     print_signals,
     print_status,
     print_summary,
     print_switches,
+)
+from turbomode_dagster.night_task import (
+    RUN_FAILED,
+    catching_up,
+    ended_how,
+    execute_reported,
+    open_home_instance,
+    run_step_in_fresh_process,
+    sessions_for,
 )
 
 
@@ -140,25 +148,17 @@ def _nightly(args: argparse.Namespace) -> int:
     day = _night(args.date, cfg.history.start_date)
     if day is None:
         return 2
-    from turbomode_dagster.definitions import build_definitions
-
     home = turbomode_home()
-    defs = build_definitions(cfg)
-    instance = _instance(cfg, home)
-    print(f"TurboMode nightly for {day}: home {home}, sources {' -> '.join(cfg.sources.order)}")
+    print(f"TurboMode nightly for {day}: home {home}, sources {' -> '.join(cfg.sources.order)}", flush=True)
     outcomes = []
     for number, step in enumerate(NIGHTLY_STEPS, start=1):
         task = cfg.task(step.task)
-        job = defs.resolve_job_def(task.function_name)
-        sessions = _sessions(instance, job, cfg, day, home)
-        print(
-            f"[{number}/{len(NIGHTLY_STEPS)}] Task {task.task_id} {task.function_name} ({task.name})"
-            f"{_catching_up(sessions)} ...",
-            flush=True,
-        )
-        result, seconds = _execute(instance, job, sessions, home)
-        outcomes.append((task, result.success, seconds))
-        if not result.success:
+        started = time.monotonic()
+        code = run_step_in_fresh_process(number, day)
+        outcomes.append((task, code == 0, time.monotonic() - started))
+        if code not in (0, RUN_FAILED):
+            print(f"Task {task.task_id} {task.function_name}: {ended_how(code)}", file=sys.stderr)
+        if code != 0:
             break
     print_summary(cfg, day, home, outcomes)
     if len(outcomes) == len(NIGHTLY_STEPS) and all(ok for _, ok, _ in outcomes):
@@ -187,50 +187,14 @@ def _run(args: argparse.Namespace) -> int:
     elif (day := _night(args.date, cfg.history.start_date)) is None:
         return 2
     home = turbomode_home()
-    instance = _instance(cfg, home)
-    sessions = _sessions(instance, job, cfg, day, home) if day else None
-    about = f" for {day}{_catching_up(sessions)}" if day else ""
+    instance = open_home_instance(cfg, home)
+    sessions = sessions_for(instance, job, cfg, day, home) if day else None
+    about = f" for {day}{catching_up(sessions)}" if day else ""
     print(f"Task {task.task_id} {task.function_name} ({task.name}){about}: home {home}")
-    result, _ = _execute(instance, job, sessions, home)
+    result, _ = execute_reported(instance, job, sessions, home)
     if result.success:
         print_numbers(result, task.task_id)
     return 0 if result.success else 1
-
-
-def _sessions(instance, job, cfg, day: str, home: Path) -> tuple[str, str]:
-    """The sessions the job's run covers: from the first of its session-keyed partitions missing before `day`
-    (in the instance's records or in `home`)."""
-    from turbomode_dagster.orchestration.partitions import catch_up_range
-
-    keys = list(job.asset_layer.selected_asset_keys)
-    return catch_up_range(instance, keys, cfg.history.start_date, day, home)
-
-
-def _catching_up(sessions: tuple[str, str] | None) -> str:
-    """' (catching up ...)' when the run covers more than its night, else ''."""
-    if sessions is None or sessions[0] == sessions[1]:
-        return ""
-    first, last = sessions
-    count = len(calendar.sessions(first, last))
-    return f" (catching up {first}...{last}, {count} sessions, in one run)"
-
-
-def _execute(instance, job, sessions: tuple[str, str] | None, home: Path) -> tuple:
-    """Run one task's job attached to the code location; print its line, and record it when it fails.
-
-    A run over more than one session shows its own progress (Dagster's console at INFO)."""
-    from turbomode_dagster.orchestration.failures import record_failed_result
-    from turbomode_dagster.orchestration.launch import execute_attached
-
-    started = time.monotonic()
-    first, last = sessions or (None, None)
-    result = execute_attached(instance, job, first, last, show_progress=first != last)
-    seconds = time.monotonic() - started
-    print(f"      {'done' if result.success else 'FAILED'} in {seconds:.1f} s; {describe_run(result)}", flush=True)
-    if not result.success:
-        print_failure(result)
-        record_failed_result(result, home)
-    return result, seconds
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -239,7 +203,7 @@ def _status(args: argparse.Namespace) -> int:
 
     cfg = load_settings()
     home = turbomode_home()
-    instance = _instance(cfg, home)
+    instance = open_home_instance(cfg, home)
     with turbomode_repository(instance) as repository:
         document = scheduler_status(instance, cfg, repository, home, dt.datetime.now(dt.timezone.utc))
     if args.json:
@@ -253,18 +217,11 @@ def _switch(args: argparse.Namespace) -> int:
     from turbomode_dagster.orchestration.control import switch_all, turbomode_repository
 
     cfg = load_settings()
-    instance = _instance(cfg, turbomode_home())
+    instance = open_home_instance(cfg, turbomode_home())
     with turbomode_repository(instance) as repository:
         switches = switch_all(instance, repository, on=args.on)
     print_switches(switches, args.on)
     return 0
-
-
-def _instance(cfg, home: Path):
-    """The persistent Dagster instance: DAGSTER_HOME, or the one under TURBOMODE_HOME."""
-    from turbomode_dagster.orchestration.instance import open_instance, prepare_dagster_home
-
-    return open_instance(prepare_dagster_home(cfg, home))
 
 
 def _night(requested: str | None, history_start: dt.date) -> str | None:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from turbomode_dagster import calendar
-from turbomode_dagster.cli import _catching_up, main
+from turbomode_dagster.cli import main
 from turbomode_dagster.config import SHIPPED_CONFIG, load_settings
+from turbomode_dagster.night_task import catching_up
 from turbomode_dagster.orchestration.instance import instance_yaml
 from turbomode_dagster_tests.conftest import (
     DAY,
@@ -243,6 +244,20 @@ def assert_runs_attached(run: Background, jobs: set[str]) -> None:
     assert all(r.remote_job_origin is not None for r in runs), [r.job_name for r in runs if not r.remote_job_origin]
 
 
+def step_process_ids(run: Background) -> dict[str, int]:
+    """The process each run's steps executed in, by job: the pid of Dagster's in-process executor event."""
+    import dagster as dg
+    from dagster._core.events import DagsterEventType
+
+    with dg.DagsterInstance.from_config(str(run.home.parent / "dagster_home")) as instance:
+        pids = {}
+        for record in instance.get_runs():
+            for entry in instance.all_logs(record.run_id, of_type=DagsterEventType.ENGINE_EVENT):
+                if (pid := entry.dagster_event.event_specific_data.metadata.get("pid")) is not None:
+                    pids[record.job_name] = int(pid.value)
+    return pids
+
+
 def assert_ingested(run: Background, first: str) -> None:
     """The sample source's bars for every symbol on every session from `first` to DAY, and no others."""
     bars = run.bars()
@@ -320,6 +335,9 @@ def test_turbomode_nightly_end_to_end(end_to_end) -> None:
     bars = run.bars()
     assert sorted(symbol for symbol, date, _ in bars if date == DAY) == sorted(NIGHTLY_PATCHES["universe.symbols"])
     assert_runs_attached(run, set(jobs))
+    pids = step_process_ids(run)
+    assert sorted(pids) == sorted(jobs), "one run per task"
+    assert len(set(pids.values())) == len(jobs) and run.process.pid not in pids.values(), "a fresh process per task"
 
 
 @pytest.fixture
@@ -356,8 +374,8 @@ def test_run_of_the_unpartitioned_maintenance_task_takes_no_date(sample_home: Pa
 
 
 def test_a_run_over_more_than_its_night_says_so() -> None:
-    assert _catching_up((DAY, DAY)) == "" and _catching_up(None) == ""
-    assert _catching_up((HISTORY_START, DAY)) == f" (catching up {HISTORY_START}...{DAY}, 18 sessions, in one run)"
+    assert catching_up((DAY, DAY)) == "" and catching_up(None) == ""
+    assert catching_up((HISTORY_START, DAY)) == f" (catching up {HISTORY_START}...{DAY}, 18 sessions, in one run)"
 
 
 def test_run_one_task_attached_to_the_code_location(sample_home: Path, capsys, monkeypatch) -> None:
