@@ -720,6 +720,12 @@ def assets_root(home: Path | None = None) -> str:
     return os.environ.get("TURBOMODE_ASSETS_URL") or str((home or turbomode_home()) / "assets")
 
 
+def datasets_root(home: Path | None = None) -> str:
+    """Where the session datasets go: TURBOMODE_DATASETS_URL (a path or an fsspec URL such as
+    `s3://bucket/datasets`) if set, else `datasets/` under `home` (default `$TURBOMODE_HOME`)."""
+    return os.environ.get("TURBOMODE_DATASETS_URL") or str((home or turbomode_home()) / "datasets")
+
+
 def dagster_home_env() -> Path | None:
     """DAGSTER_HOME when set (Dagster's own instance folder), else None."""
     env = os.environ.get("DAGSTER_HOME")

@@ -1,33 +1,30 @@
-"""IO managers: per-night Parquet files under `$TURBOMODE_HOME/assets/` or a URL, session datasets under `datasets/`.
+"""IO managers: per-night Parquet files and session datasets, each under a local folder or an fsspec URL.
 
 `ParquetIOManager` keeps one file per partition of a per-night asset (the model's metrics, its
 out-of-fold predictions) under its `root`: a local folder or an fsspec URL (`s3://bucket/assets`,
 `memory://assets`), by default TURBOMODE_ASSETS_URL or `$TURBOMODE_HOME/assets`, read and written
 through `universal_pathlib`. `SessionDatasetIOManager` keeps the session-keyed assets (adjusted prices,
-features, training samples) as one dataset each under a local folder, appended by session. Local files
-are written to a temporary name and renamed into place, so a killed run never leaves a half-written
-file; a remote file is written locally first and uploaded in one `put`, so an object store never holds
-part of one. Per-night files are written compactly (`storage.compact_parquet`): the out-of-fold
-predictions are most of a night's bytes, and readers get the same frame back.
+features, training samples) as one dataset each under its `root`, by default TURBOMODE_DATASETS_URL or
+`$TURBOMODE_HOME/datasets`, appended by session. Both write each file whole (`storage.atomic`): a local
+one under a temporary name renamed into place, a remote one as one upload. Per-night files are
+written compactly (`storage.compact_parquet`): the out-of-fold predictions are most of a night's bytes,
+and readers get the same frame back.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from upath import UPath
 
-from turbomode_dagster.config import assets_root, turbomode_home
-from turbomode_dagster.storage.atomic import atomic_write
+from turbomode_dagster.config import assets_root, datasets_root
+from turbomode_dagster.storage.atomic import replace_file
 from turbomode_dagster.storage.compact_parquet import write_compact_parquet
 from turbomode_dagster.storage.locations import location
 from turbomode_dagster.storage.session_blocks import WrittenRange
 from turbomode_dagster.storage.session_dataset import SessionDataset
-
-DATASETS_DIR = "datasets"
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -46,7 +43,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         """Write the frame (atomically, or as one upload) and record where it went and its size."""
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.asset_key, partition)
-        size = _write_local(obj, path) if isinstance(path, Path) else _upload(obj, path)
+        size = replace_file(path, lambda staging: write_compact_parquet(obj, staging))
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "bytes": size})
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
@@ -77,23 +74,9 @@ def _read_options(metadata: dict | None) -> dict:
     return options
 
 
-def _write_local(frame: pd.DataFrame, path: Path) -> int:
-    """Write `frame` to a temporary sibling of `path` and rename it into place; its size in bytes."""
-    atomic_write(path, lambda staging: write_compact_parquet(frame, staging))
-    return path.stat().st_size
-
-
-def _upload(frame: pd.DataFrame, path: UPath) -> int:
-    """Write `frame` to a local temporary file and upload it to `path` in one `put`; its size in bytes."""
-    with tempfile.TemporaryDirectory(prefix="turbomode-upload-") as folder:
-        staging = Path(folder) / path.name
-        write_compact_parquet(frame, staging)
-        path.fs.put_file(str(staging), path.path)
-        return staging.stat().st_size
-
-
 class SessionDatasetIOManager(dg.ConfigurableIOManager):
-    """Session-keyed assets as `SessionDataset`s under `<root>/<asset>/` (default `$TURBOMODE_HOME/datasets`).
+    """Session-keyed assets as `SessionDataset`s under `<root>/<asset>/`: `root` a folder or an fsspec URL
+    (default TURBOMODE_DATASETS_URL, else `$TURBOMODE_HOME/datasets`).
 
     handle_output replaces the rows of every partition key of the run (one session, or a whole range in a
     single-run backfill) with the returned frame's rows. load_input hands the downstream the dataset
@@ -107,7 +90,7 @@ class SessionDatasetIOManager(dg.ConfigurableIOManager):
 
     def dataset(self, key: dg.AssetKey, definition_metadata: dict | None = None) -> SessionDataset:
         """The dataset of asset `key`."""
-        base = Path(self.root) if self.root else turbomode_home() / DATASETS_DIR
+        base = location(self.root or datasets_root())
         column = (definition_metadata or {}).get("session_column", "date")
         return SessionDataset(base.joinpath(*key.path), key=str(getattr(column, "value", column)))
 

@@ -20,8 +20,9 @@ from dagster._core.storage.tags import (
 )
 
 from turbomode_dagster import calendar
+from turbomode_dagster.config import datasets_root
 from turbomode_dagster.ingestion.catch_up import catch_up_start, sessions_of_labels
-from turbomode_dagster.orchestration.io_managers import DATASETS_DIR, SessionDatasetIOManager
+from turbomode_dagster.orchestration.io_managers import SessionDatasetIOManager
 from turbomode_dagster.storage.columnar import DatabaseMissing
 from turbomode_dagster.storage.market_db import MarketDataReader, market_db_path
 
@@ -84,7 +85,7 @@ def held_sessions(home: Path, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, set[
     the market data, those its session datasets record as written for the rest (None for a dataset
     written before datasets kept that record)."""
     ingested = _ingested_sessions(home) if MASTER_DB_ASSETS.intersection(keys) else set()
-    datasets = SessionDatasetIOManager(root=str(home / DATASETS_DIR))
+    datasets = SessionDatasetIOManager(root=datasets_root(home))
     return {key: ingested if key in MASTER_DB_ASSETS else datasets.dataset(key).written_sessions() for key in keys}
 
 

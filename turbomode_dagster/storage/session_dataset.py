@@ -3,9 +3,11 @@
 A night appends (replaces) its own session's rows instead of rewriting the whole history, so what a
 night writes is bounded by one month file, and a backfill of any range writes each month once.
 `write(frame, sessions)` replaces exactly those sessions' rows: it reads the month file, drops them,
-adds the new rows, sorts by session and symbol, and renames a fully written file into place
-(`storage.atomic`), all under an exclusive lock on the dataset, so two runs writing different sessions
-of one month cannot lose each other's rows. Readers take no lock: a rename is atomic. After its month
+adds the new rows, sorts by session and symbol, and replaces the file whole (`storage.atomic`: a
+rename locally, one upload to an object store), so readers take no lock. On a local filesystem all of
+it runs under an exclusive lock on the dataset, so two runs writing different sessions of one month
+cannot lose each other's rows; an fsspec store (`s3://...`, `memory://...`) offers no such lock, so
+there writes to one dataset must not run at once (the shipped run queue runs one run at a time). After its month
 files, a write records its sessions in `sessions.json`: what this dataset holds, including sessions
 that have no rows (the first sessions of a history have no matured label), so a catch-up can ask the
 dataset itself rather than trust a Dagster instance that may have recorded another home's runs. A
@@ -27,8 +29,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from upath import UPath
 
-from turbomode_dagster.storage.atomic import atomic_write
+from turbomode_dagster.storage.atomic import replace_file
+from turbomode_dagster.storage.locations import location
 
 MONTH_FILE = re.compile(r"^\d{4}-\d{2}\.parquet$")
 LOCK_FILE = ".lock"
@@ -40,10 +44,12 @@ class DatasetError(RuntimeError):
 
 
 class SessionDataset:
-    """Rows keyed by the datetime column `key` (a session), stored as `<root>/<YYYY-MM>.parquet`."""
+    """Rows keyed by the datetime column `key` (a session), stored as `<root>/<YYYY-MM>.parquet`; `root` a
+    folder or an fsspec URL."""
 
-    def __init__(self, root: Path, key: str = "date") -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path | UPath, key: str = "date") -> None:
+        self.root = location(root)
+        self.local = isinstance(self.root, Path)
         self.key = key
 
     def __repr__(self) -> str:
@@ -63,7 +69,8 @@ class SessionDataset:
         if len(stray):
             raise DatasetError(f"{self.root}: rows dated {stray.iloc[0]:%Y-%m-%d} are outside the sessions written")
         written = 0
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.local:
+            self.root.mkdir(parents=True, exist_ok=True)
         months = _month_codes(rows[self.key])
         new_by_month = {int(code): part for code, part in rows.groupby(months, sort=True)}
         with self._locked():
@@ -81,8 +88,7 @@ class SessionDataset:
                 table = pa.Table.from_pandas(
                     new.sort_values([self.key, "symbol"], kind="stable", ignore_index=True), preserve_index=False
                 )
-                atomic_write(path, lambda staging, t=table: pq.write_table(t, staging))
-                written += path.stat().st_size
+                written += replace_file(path, lambda staging, t=table: pq.write_table(t, staging))
             if record is not None:  # a dataset from before the record keeps none rather than a partial one
                 self._record(record, days)
         return written
@@ -104,7 +110,7 @@ class SessionDataset:
     def _record(self, record: set[str], days: pd.DatetimeIndex) -> None:
         """Add `days` to the `record` of sessions written (under the write's lock, after its month files)."""
         held = sorted(record | {f"{day:%Y-%m-%d}" for day in days})
-        atomic_write(self.root / RECORD_FILE, lambda staging: staging.write_text(json.dumps(held)))
+        replace_file(self.root / RECORD_FILE, lambda staging: staging.write_text(json.dumps(held)))
 
     def read(
         self,
@@ -155,25 +161,33 @@ class SessionDataset:
             days.update(pd.DatetimeIndex(self._read_table(path, [self.key]).column(self.key).to_pandas().unique()))
         return sorted(days)
 
-    def files(self) -> list[Path]:
+    def files(self) -> list[Path | UPath]:
         """The month files, oldest first."""
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.iterdir() if p.is_file() and MONTH_FILE.match(p.name))
+        months = (p for p in self.root.iterdir() if MONTH_FILE.match(p.name) and p.is_file())
+        return sorted(months, key=lambda p: p.name)
 
     def bytes(self) -> int:
         """Size of the month files on disk."""
         return sum(p.stat().st_size for p in self.files())
 
-    def _read_table(self, path: Path, columns: list[str] | None = None, filters: list | None = None) -> pa.Table:
+    def _read_table(
+        self, path: Path | UPath, columns: list[str] | None = None, filters: list | None = None
+    ) -> pa.Table:
         try:
-            return pq.read_table(path, columns=columns, filters=filters)
+            if self.local:  # pyarrow reads a local file itself, no Python file object
+                return pq.read_table(path, columns=columns, filters=filters)
+            return pq.read_table(path.path, columns=columns, filters=filters, filesystem=path.fs)
         except (pa.ArrowException, OSError) as exc:
             raise DatasetError(f"dataset file {path} is unreadable: {exc}") from exc
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """An exclusive advisory lock on the dataset for one read-modify-write."""
+        """An exclusive advisory lock on a local dataset for one read-modify-write (none on an fsspec store)."""
+        if not self.local:
+            yield
+            return
         with open(self.root / LOCK_FILE, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

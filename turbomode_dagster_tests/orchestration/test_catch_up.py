@@ -19,7 +19,6 @@ from turbomode_dagster.config import load_settings
 from turbomode_dagster.definitions import build_definitions
 from turbomode_dagster.ingestion.catch_up import catch_up_start, sessions_of_labels
 from turbomode_dagster.orchestration.assets.market_data import GROUP
-from turbomode_dagster.orchestration.io_managers import DATASETS_DIR
 from turbomode_dagster.orchestration.launch import execute_attached
 from turbomode_dagster.orchestration.partitions import (
     SESSION_KEYED_ASSETS,
@@ -63,7 +62,7 @@ def test_a_dataset_holds_the_sessions_it_records_even_those_without_rows(tmp_pat
     assert held_sessions(tmp_path, [key]) == {key: set()}
     sessions = calendar.sessions("2026-11-23", DAY)
     no_rows = pd.DataFrame({"symbol": pd.Series(dtype=str), "date": pd.Series(dtype="datetime64[ns]")})
-    SessionDataset(tmp_path.joinpath(DATASETS_DIR, *key.path)).write(no_rows, sessions)
+    SessionDataset(tmp_path.joinpath("datasets", *key.path)).write(no_rows, sessions)
     assert held_sessions(tmp_path, [key]) == {key: set(sessions)}
 
 

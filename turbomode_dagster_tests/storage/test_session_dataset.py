@@ -1,13 +1,22 @@
-"""SessionDataset: month files keyed by session, replace-by-session writes, filtered reads, loud errors."""
+"""SessionDataset: month files keyed by session, replace-by-session writes, filtered reads, loud errors.
+
+Every test but the lock's runs twice: on a local folder and on an fsspec URL (`memory://`, the object
+store stand-in), where it also checks that nothing was written to the working folder as a local path.
+"""
 
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
+from upath import UPath
 
 from turbomode_dagster.storage.session_dataset import DatasetError, SessionDataset
 
@@ -25,18 +34,42 @@ def rows(days: list[str], symbols: tuple[str, ...] = ("AAA", "BBB"), value: floa
     )
 
 
-def test_a_write_lands_in_month_files_and_reads_back_sorted(tmp_path: Path) -> None:
-    data = SessionDataset(tmp_path / "prices")
+@pytest.fixture(params=["local", "memory"])
+def base(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path | UPath]:
+    """Where the test's datasets live: a local folder, or a fresh bucket of fsspec's memory filesystem."""
+    if request.param == "local":
+        yield tmp_path
+        return
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    bucket = f"turbomode-{uuid.uuid4().hex[:12]}"
+    yield UPath(f"memory://{bucket}")
+    assert list(cwd.iterdir()) == [], "a URL was written as a local path"
+    if any(key.startswith(f"/{bucket}/") for key in MemoryFileSystem.store):
+        fsspec.filesystem("memory").rm(f"/{bucket}", recursive=True)
+
+
+def test_a_write_lands_in_month_files_and_reads_back_sorted(base: Path | UPath) -> None:
+    data = SessionDataset(base / "prices")
     data.write(rows(DAYS[::-1]), DAYS)
     assert [p.name for p in data.files()] == ["2024-01.parquet", "2024-02.parquet"]
+    if isinstance(base, UPath):  # the files are objects in the store, not files under the working folder
+        assert sorted(
+            k.rsplit("/", 1)[1] for k in MemoryFileSystem.store if k.startswith(f"/{base.path.strip('/')}/prices/")
+        ) == [
+            "2024-01.parquet",
+            "2024-02.parquet",
+            "sessions.json",
+        ]
     back = data.read()
     expected = rows(DAYS[::-1]).sort_values(["date", "symbol"], ignore_index=True)
     pd.testing.assert_frame_equal(back, expected, check_exact=True)
     assert data.sessions() == [pd.Timestamp(d) for d in DAYS]
 
 
-def test_rewriting_a_session_replaces_only_its_rows(tmp_path: Path) -> None:
-    data = SessionDataset(tmp_path / "prices")
+def test_rewriting_a_session_replaces_only_its_rows(base: Path | UPath) -> None:
+    data = SessionDataset(base / "prices")
     data.write(rows(DAYS), DAYS)
     data.write(rows(["2024-01-31"], symbols=("AAA",), value=100.0), ["2024-01-31"])
     back = data.read()
@@ -45,31 +78,31 @@ def test_rewriting_a_session_replaces_only_its_rows(tmp_path: Path) -> None:
     assert back.loc[back["date"] == "2024-01-30", "x"].tolist() == [1.0, 2.0]
 
 
-def test_a_dataset_records_every_session_written_even_without_rows(tmp_path: Path) -> None:
-    data = SessionDataset(tmp_path / "prices")
+def test_a_dataset_records_every_session_written_even_without_rows(base: Path | UPath) -> None:
+    data = SessionDataset(base / "prices")
     assert data.written_sessions() == set()
     data.write(rows(DAYS[:1]), DAYS[:2])  # 2024-01-31 is written with no row
     assert data.written_sessions() == set(DAYS[:2])
     data.write(rows(DAYS[1:]), DAYS[1:])  # a rewrite of 01-31 keeps the record whole
     assert data.written_sessions() == set(DAYS)
     assert [p.name for p in data.files()] == ["2024-01.parquet", "2024-02.parquet"]
-    (tmp_path / "prices" / "sessions.json").write_text("{not json")
+    (base / "prices" / "sessions.json").write_text("{not json")
     with pytest.raises(DatasetError, match=r"sessions\.json is unreadable"):
         data.written_sessions()
 
 
-def test_a_dataset_from_before_the_record_keeps_none(tmp_path: Path) -> None:
+def test_a_dataset_from_before_the_record_keeps_none(base: Path | UPath) -> None:
     """Month files without a record cannot say which sessions had no rows: no partial record is started."""
-    data = SessionDataset(tmp_path / "prices")
+    data = SessionDataset(base / "prices")
     data.write(rows(DAYS[:2]), DAYS[:2])
-    (tmp_path / "prices" / "sessions.json").unlink()
+    (base / "prices" / "sessions.json").unlink()
     assert data.written_sessions() is None
     data.write(rows(DAYS[2:]), DAYS[2:])
-    assert data.written_sessions() is None and not (tmp_path / "prices" / "sessions.json").exists()
+    assert data.written_sessions() is None and not (base / "prices" / "sessions.json").exists()
 
 
-def test_reads_filter_by_window_symbols_and_columns(tmp_path: Path) -> None:
-    data = SessionDataset(tmp_path / "prices")
+def test_reads_filter_by_window_symbols_and_columns(base: Path | UPath) -> None:
+    data = SessionDataset(base / "prices")
     data.write(rows(DAYS), DAYS)
     window = data.read("2024-01-31", "2024-02-01", columns=["x"], symbols=["BBB"])
     assert list(window.columns) == ["x"]
@@ -80,16 +113,16 @@ def test_reads_filter_by_window_symbols_and_columns(tmp_path: Path) -> None:
         data.read("2024-03-01")
 
 
-def test_rows_outside_the_sessions_written_are_refused(tmp_path: Path) -> None:
-    data = SessionDataset(tmp_path / "prices")
+def test_rows_outside_the_sessions_written_are_refused(base: Path | UPath) -> None:
+    data = SessionDataset(base / "prices")
     with pytest.raises(DatasetError, match="rows dated 2024-02-01 are outside"):
         data.write(rows(DAYS), DAYS[:2])
 
 
-def test_an_unreadable_month_file_is_named(tmp_path: Path) -> None:
-    data = SessionDataset(tmp_path / "prices")
+def test_an_unreadable_month_file_is_named(base: Path | UPath) -> None:
+    data = SessionDataset(base / "prices")
     data.write(rows(DAYS), DAYS)
-    (tmp_path / "prices" / "2024-02.parquet").write_bytes(b"not parquet")
+    (base / "prices" / "2024-02.parquet").write_bytes(b"not parquet")
     with pytest.raises(DatasetError, match=r"2024-02\.parquet is unreadable"):
         data.read()
 
@@ -114,8 +147,8 @@ def test_concurrent_writers_of_one_month_lose_no_rows(tmp_path: Path) -> None:
     assert SessionDataset(tmp_path / "prices").sessions() == [pd.Timestamp(d) for d in days]
 
 
-def test_an_empty_symbol_list_selects_no_row(tmp_path: Path) -> None:
-    dataset = SessionDataset(tmp_path / "x")
+def test_an_empty_symbol_list_selects_no_row(base: Path | UPath) -> None:
+    dataset = SessionDataset(base / "x")
     frame = pd.DataFrame({"symbol": ["A", "B"], "date": pd.to_datetime(["2024-01-02"] * 2), "v": [1.0, 2.0]})
     dataset.write(frame, ["2024-01-02"])
     assert dataset.read(symbols=[]).empty and list(dataset.read(symbols=[]).columns) == ["symbol", "date", "v"]

@@ -6,9 +6,11 @@ followed by night-by-night runs, across a split, a dividend and a block boundary
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import dagster as dg
+import fsspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,9 +67,11 @@ def prepare(root: Path) -> tuple[list, dict, Path]:
     return assets, resources, home
 
 
-def dataset(home: Path, name: str) -> pd.DataFrame:
+def dataset(home: Path | str, name: str) -> pd.DataFrame:
+    """The whole of dataset `name` under `home`'s datasets/ (or under a datasets URL)."""
     key = "label_date" if name == "training_samples" else "date"
-    return SessionDataset(home / "datasets" / name, key=key).read()
+    root = home / "datasets" if isinstance(home, Path) else home
+    return SessionDataset(f"{root}/{name}", key=key).read()
 
 
 def files(home: Path) -> dict[Path, tuple[int, int]]:
@@ -169,6 +173,24 @@ def test_a_night_writes_a_bounded_number_of_bytes(homes) -> None:
     assert written == sum((nightly / "datasets" / name / f).stat().st_size for name in DATASETS for f in rewritten)
     history = sum(SessionDataset(nightly / "datasets" / name).bytes() for name in DATASETS)
     assert written < history / 10, (written, history)
+
+
+def test_datasets_at_an_object_store_url_hold_what_local_ones_hold(homes, tmp_path: Path, monkeypatch) -> None:
+    """TURBOMODE_DATASETS_URL at an fsspec URL (memory://, the object store stand-in): the same backfill
+    stores the same rows there, bit for bit, and nothing in the home's datasets/ folder."""
+    backfilled, *_ = homes
+    assets, resources, home = prepare(tmp_path)
+    url = f"memory://turbomode-{uuid.uuid4().hex[:12]}/datasets"
+    monkeypatch.setenv("TURBOMODE_DATASETS_URL", url)
+    materialize_range(
+        assets, {**resources, "session_dataset_io_manager": SessionDatasetIOManager()}, HISTORY_START, NIGHTS[-1]
+    )
+    try:
+        assert not (home / "datasets").exists()
+        for name in DATASETS:
+            pd.testing.assert_frame_equal(dataset(url, name), dataset(backfilled, name), check_exact=True)
+    finally:
+        fsspec.filesystem("memory").rm(url.removeprefix("memory://").split("/")[0], recursive=True)
 
 
 def test_feature_assets_never_open_the_master_db_for_writing(homes) -> None:
