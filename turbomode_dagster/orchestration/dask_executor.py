@@ -1,9 +1,14 @@
-"""dagster-dask's executor on an existing scheduler, with two fixes: runs with pools, and one cluster for many runs.
+"""dagster-dask's executor on an existing scheduler, with three fixes: runs with pools, pool limits, one cluster
+for many runs.
 
 - distributed 2025+ walks `client.submit`'s tuple arguments looking for futures; a `DagsterRun` (a NamedTuple)
   of a run that uses a pool carries a `RunOpConcurrency` `@record`, which refuses iteration, so dagster-dask
   0.29.27 failed every such run (ingestion and training hold the database_write pool). Each step's
   arguments travel here inside one object distributed does not look into.
+- dagster-dask's worker runs a step without claiming its pool's slot, so two writers of one SQLite
+  database could run at once on two workers. Here the worker claims the slot first, as Dagster's own
+  executors do before they start a step (`InstanceConcurrencyContext`), waits while the pool is full,
+  and gives it back when the step ends.
 - dagster-dask keys a step's task `job.step`, so two runs of one job on one cluster share results
   (dagster issue 21418); here the key carries the run id.
 On the worker the step runs exactly as dagster-dask runs it (`query_on_dask_worker`).
@@ -11,7 +16,9 @@ On the worker the step runs exactly as dagster-dask runs it (`query_on_dask_work
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
@@ -20,12 +27,15 @@ from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.errors import raise_execution_interrupts
 from dagster._core.events import DagsterEvent
 from dagster._core.execution.context.system import PlanOrchestrationContext
+from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.plan.state import KnownExecutionState
 from dagster._core.execution.retries import RetryMode
 from dagster._core.instance.ref import InstanceRef
 from dagster._utils import iterate_with_context
 from dagster_dask.executor import get_dask_resource_requirements, query_on_dask_worker
+
+CLAIM_RETRY_SECONDS = 0.5  # how often a step waiting for its pool asks again (Dagster backs off on its own)
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,30 @@ class StepOnWorker:
     step_key: str
     instance: InstanceRef
     known_state: KnownExecutionState | None
+    pool: str | None = None
 
     def __call__(self, dependencies: Sequence[object]) -> Sequence[DagsterEvent]:
-        """Run the step once the steps it depends on (`dependencies`, their results) have finished."""
-        return query_on_dask_worker(
-            dependencies, self.job, self.run, self.run_config, [self.step_key], self.instance, self.known_state
-        )
+        """Run the step once the steps it depends on (`dependencies`, their results) have finished and its
+        pool has a slot for it."""
+        with pool_slot(self.instance, self.run, self.step_key, self.pool):
+            return query_on_dask_worker(
+                dependencies, self.job, self.run, self.run_config, [self.step_key], self.instance, self.known_state
+            )
+
+
+@contextmanager
+def pool_slot(instance_ref: InstanceRef, run: dg.DagsterRun, step_key: str, pool: str | None) -> Iterator[None]:
+    """Hold a slot of `pool` for the step while it runs (waiting for one first); no-op without a pool."""
+    if pool is None:
+        yield
+        return
+    with dg.DagsterInstance.from_ref(instance_ref) as instance, InstanceConcurrencyContext(instance, run) as slots:
+        while not slots.claim(pool, step_key):
+            time.sleep(CLAIM_RETRY_SECONDS)
+        try:
+            yield
+        finally:
+            slots.free_step(step_key)
 
 
 class SchedulerExecutor(dg.Executor):
@@ -73,6 +101,7 @@ class SchedulerExecutor(dg.Executor):
                         step.key,
                         plan_context.instance.get_ref(),
                         execution_plan.known_state,
+                        step.pool,
                     )
                     dependencies = [
                         futures[key] for step_input in step.step_inputs for key in step_input.dependency_keys
