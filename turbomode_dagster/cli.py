@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error in {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C between steps (a step's own process reports one during its run)
+        print("turbomode: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # the reader went away (`turbomode status | head`): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -25,6 +25,7 @@ from turbomode_dagster.console import NIGHTLY_STEPS, describe_run, print_failure
 
 RUN_FAILED = 1
 BAD_ARGUMENTS = 2
+INTERRUPTED = 130  # as shells report a command ended by Ctrl-C
 
 
 def open_home_instance(cfg: Settings, home: Path):
@@ -96,13 +97,20 @@ def run_step_in_fresh_process(number: int, day: str) -> int:
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1) as child:
         errors = threading.Thread(target=_pass_on, args=(child.stderr, sys.stderr), daemon=True)
         errors.start()
-        _pass_on(child.stdout, sys.stdout)
+        while True:
+            try:
+                _pass_on(child.stdout, sys.stdout)
+                break
+            except KeyboardInterrupt:  # the child had the same Ctrl-C: it ends its run, says so and exits
+                continue
         errors.join()
     return child.returncode
 
 
 def ended_how(code: int) -> str:
     """How a step's process ended, for an exit code that is neither success nor a failed run."""
+    if code == INTERRUPTED:
+        return "interrupted (Ctrl-C); the night stops here"
     if code >= 0:
         return f"its process exited with code {code}"
     name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
@@ -133,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error in {exc}", file=sys.stderr)
         return RUN_FAILED
+    except KeyboardInterrupt:  # before or after the run (Dagster turns one during the run into a failed run)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":
