@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 import yaml
@@ -32,6 +35,17 @@ def test_the_module_level_defs_load() -> None:
     from turbomode_dagster import definitions
 
     dg.Definitions.validate_loadable(definitions.defs)
+
+
+def test_loading_the_code_location_prints_no_warning(config_file) -> None:
+    """Each `turbomode nightly` step and Dagster process loads it: a warning there would repeat on every one."""
+    loaded = subprocess.run(
+        [sys.executable, "-W", "default", "-c", "import turbomode_dagster.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode == 0 and loaded.stderr == "", loaded.stderr[-2000:]
 
 
 def test_market_data_assets_are_grouped_described_and_kinded(defs: dg.Definitions) -> None:
