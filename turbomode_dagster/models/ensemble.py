@@ -17,6 +17,10 @@ Memory is bounded by one float32 copy of the features (`TrainingData`): rows sor
 every fold's training and validation rows a contiguous run, handed to the learners as views, never
 copies; out-of-fold probabilities are kept as float32 arrays and scored from them directly, and the
 long out-of-fold frame is filled once at the end. Optional row caps bound every fit's time.
+
+`train_ensemble` is `fit_base_learner` for each learner (its folds and its final fit, depending only on
+the shared `TrainingPlan`, its spec and the seed) followed by `stack_ensemble`, so the learners can be
+fitted in any order or in separate processes with bit-identical results.
 """
 
 from __future__ import annotations
@@ -144,6 +148,56 @@ def ensemble_config(
     }
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What every fit of a training run shares: the samples as the fits read them and the purged
+    walk-forward folds over them, each fold's (training, validation) rows as runs of `data`."""
+
+    data: TrainingData
+    folds: list[Fold]
+    runs: dict[int, tuple[slice, slice]]
+
+    @classmethod
+    def from_samples(
+        cls, samples: pd.DataFrame, horizon: int, n_folds: int, features: Sequence[str] | None = None
+    ) -> TrainingPlan:
+        """Check the fold count, build the float32 block and the folds."""
+        if n_folds < 2:
+            raise ValueError("walk-forward stacking needs at least two folds (the first only trains the meta-learner)")
+        data = TrainingData.from_samples(samples, tuple(features or feature_columns(samples)))
+        folds = walk_forward_folds(data.date, n_folds, horizon)
+        return cls(
+            data, folds, {fold.number: (data.run(fold.train_dates), data.run(fold.valid_dates)) for fold in folds}
+        )
+
+
+@dataclass(frozen=True)
+class BaseFit:
+    """One base learner's share of a training run: its out-of-fold probabilities on every fold's block
+    (float32, NaN on the rows before the first block) and the model fitted on all rows for scoring."""
+
+    name: str
+    oof: np.ndarray
+    final: object
+
+
+def fit_base_learner(plan: TrainingPlan, spec: LearnerSpec, seed: int, max_train_rows: int | None = None) -> BaseFit:
+    """`spec` fitted on each fold's purged training rows and scored on its block, then on all rows.
+
+    Depends only on the plan, the spec, the seed and the cap, so learners can be fitted in any order or
+    apart (one step each) with the same result.
+    """
+    data = plan.data
+    oof = np.full((len(data), len(PROBA_COLUMNS)), np.nan, dtype=np.float32)
+    for fold in plan.folds:
+        train, valid = plan.runs[fold.number]
+        model = _fit(spec, data, train, seed, max_train_rows, f"walk-forward fold {fold.number}")
+        oof[valid] = learner_proba(model, data.rows(valid))
+        del model
+    final = _fit(spec, data, slice(0, len(data)), seed, max_train_rows, "the final fit on all rows")
+    return BaseFit(spec.name, oof, final)
+
+
 def train_ensemble(
     samples: pd.DataFrame,
     specs: Sequence[LearnerSpec] = DEFAULT_LEARNERS,
@@ -158,29 +212,36 @@ def train_ensemble(
 
     `max_train_rows` caps every base learner's fit (on top of each spec's own `max_rows`) and
     `meta_max_rows` every meta-learner's fit, both by a seeded sample without replacement: they bound
-    time however large the universe grows. None: no cap.
+    time however large the universe grows. None: no cap. The same as `fit_base_learner` for each spec
+    and then `stack_ensemble`.
     """
-    specs = tuple(specs)
-    if len({spec.name for spec in specs}) != len(specs):
-        raise ValueError("learner names must be unique")
-    if n_folds < 2:
-        raise ValueError("walk-forward stacking needs at least two folds (the first only trains the meta-learner)")
-    for name, cap in (("max_train_rows", max_train_rows), ("meta_max_rows", meta_max_rows)):
-        if cap is not None and cap < 1:
-            raise ValueError(f"{name} must be a positive row count or None, got {cap}")
-    features = tuple(features or feature_columns(samples))
-    data = TrainingData.from_samples(samples, features)
-    folds = walk_forward_folds(data.date, n_folds, horizon)
-    runs = {fold.number: (data.run(fold.train_dates), data.run(fold.valid_dates)) for fold in folds}
-    base = {spec.name: np.full((len(data), len(PROBA_COLUMNS)), np.nan, dtype=np.float32) for spec in specs}
+    specs = _checked(specs, max_train_rows, meta_max_rows)
+    plan = TrainingPlan.from_samples(samples, horizon, n_folds, features)
+    fits = {spec.name: fit_base_learner(plan, spec, seed, max_train_rows) for spec in specs}
+    return stack_ensemble(plan, specs, fits, horizon, seed, max_train_rows, meta_max_rows)
+
+
+def stack_ensemble(
+    plan: TrainingPlan,
+    specs: Sequence[LearnerSpec],
+    fits: dict[str, BaseFit],
+    horizon: int,
+    seed: int,
+    max_train_rows: int | None = None,
+    meta_max_rows: int | None = None,
+) -> EnsembleResult:
+    """The meta-learners walk-forward on the base learners' out-of-fold probabilities, the final
+    ensemble, the metrics and the out-of-fold frame (`plan`'s feature block is released on the way)."""
+    specs = _checked(specs, max_train_rows, meta_max_rows)
+    missing = [spec.name for spec in specs if spec.name not in fits]
+    if missing:
+        raise ValueError(f"no base-learner fit for {missing}")
+    data, folds, runs = plan.data, plan.folds, plan.runs
+    base = {spec.name: fits[spec.name].oof for spec in specs}
     fold_of = np.full(len(data), -1, dtype=np.int8)
     priors = {}
     for fold in folds:
         train, valid = runs[fold.number]
-        for spec in specs:
-            model = _fit(spec, data, train, seed, max_train_rows, f"walk-forward fold {fold.number}")
-            base[spec.name][valid] = learner_proba(model, data.rows(valid))
-            del model
         fold_of[valid] = fold.number
         priors[fold.number] = class_prior(data.label[train])
     stacked = np.full((len(data), len(PROBA_COLUMNS)), np.nan, dtype=np.float32)
@@ -195,11 +256,10 @@ def train_ensemble(
     prior_frame = pd.DataFrame.from_dict(priors, orient="index", columns=list(PROBA_COLUMNS))
     validated = slice(first_scored, len(data))  # the folds' blocks tile the dates from the first block on
     scored = slice(runs[folds[1].number][1].start, len(data))
-    every_row = slice(0, len(data))
     final = FittedEnsemble(
         specs,
-        features,
-        {spec.name: _fit(spec, data, every_row, seed, max_train_rows, "the final fit on all rows") for spec in specs},
+        data.names,
+        {spec.name: fits[spec.name].final for spec in specs},
         _fit_meta(base, specs, data, validated, seed, meta_max_rows),
         horizon,
         seed,
@@ -221,8 +281,21 @@ def train_ensemble(
         priors=prior_frame,
         folds=folds,
         meta_train_dates=meta_train_dates,
-        config=ensemble_config(specs, features, horizon, n_folds, seed, max_train_rows, meta_max_rows),
+        config=ensemble_config(specs, data.names, horizon, len(folds), seed, max_train_rows, meta_max_rows),
     )
+
+
+def _checked(
+    specs: Sequence[LearnerSpec], max_train_rows: int | None, meta_max_rows: int | None
+) -> tuple[LearnerSpec, ...]:
+    """The specs as a tuple, once their names are unique and the row caps positive (or None)."""
+    specs = tuple(specs)
+    if len({spec.name for spec in specs}) != len(specs):
+        raise ValueError("learner names must be unique")
+    for name, cap in (("max_train_rows", max_train_rows), ("meta_max_rows", meta_max_rows)):
+        if cap is not None and cap < 1:
+            raise ValueError(f"{name} must be a positive row count or None, got {cap}")
+    return specs
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,22 @@ purging proved on the fold index sets rather than inferred from scores."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from turbomode_dagster.models import PROBA_COLUMNS
-from turbomode_dagster.models.ensemble import ENSEMBLE, model_probabilities, predict, train_ensemble
+from turbomode_dagster.models.ensemble import (
+    ENSEMBLE,
+    TrainingPlan,
+    fit_base_learner,
+    model_probabilities,
+    predict,
+    stack_ensemble,
+    train_ensemble,
+)
 from turbomode_dagster.models.learners import XGBOOST, LearnerSpec
 from turbomode_dagster.models.metrics import ALWAYS_HOLD, CLASS_PRIOR, ovr_auc
 from turbomode_dagster.models.validation import date_axis
@@ -43,8 +53,29 @@ def null_run(null_panel):
 
 
 @pytest.fixture(scope="module")
-def planted_run():
-    return train(synthetic_samples(effect=1.0, horizon=HORIZON, seed=12))
+def planted_panel() -> pd.DataFrame:
+    return synthetic_samples(effect=1.0, horizon=HORIZON, seed=12)
+
+
+@pytest.fixture(scope="module")
+def planted_run(planted_panel):
+    return train(planted_panel)
+
+
+def test_learners_fitted_apart_in_any_order_stack_to_the_same_ensemble(planted_panel, planted_run):
+    """Each base learner fitted on its own, in reverse order and passed through pickle (as between two
+    processes), stacks to the ensemble one call trains: the same bits everywhere."""
+    plan = TrainingPlan.from_samples(planted_panel, HORIZON, 4)
+    fits = {spec.name: pickle.loads(pickle.dumps(fit_base_learner(plan, spec, seed=0))) for spec in SPECS[::-1]}
+    apart = stack_ensemble(plan, SPECS, fits, HORIZON, seed=0)
+    pd.testing.assert_frame_equal(apart.oof, planted_run.oof, check_exact=True)
+    pd.testing.assert_frame_equal(apart.metrics, planted_run.metrics, check_exact=True)
+    assert apart.config == planted_run.config
+    rows = planted_panel.iloc[:300]
+    for name, proba in model_probabilities(planted_run.ensemble, rows).items():
+        np.testing.assert_array_equal(model_probabilities(apart.ensemble, rows)[name], proba, err_msg=name)
+    with pytest.raises(ValueError, match=r"no base-learner fit for \['hist'\]"):
+        stack_ensemble(plan, SPECS, {k: v for k, v in fits.items() if k != "hist"}, HORIZON, seed=0)
 
 
 def test_oof_frame_covers_each_validation_row_once_per_model(null_run, null_panel):
