@@ -194,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     sessions = sessions_for(instance, job, cfg, day, home) if day else None
     about = f" for {day}{catching_up(sessions)}" if day else ""
     print(f"Task {task.task_id} {task.function_name} ({task.name}){about}: home {home}")
-    result, _ = execute_reported(instance, job, sessions, home)
+    result = execute_reported(instance, job, sessions, home)
     if result.success:
         print_numbers(result, task.task_id)
     return 0 if result.success else 1

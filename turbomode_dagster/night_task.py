@@ -17,11 +17,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from turbomode_dagster import calendar
 from turbomode_dagster.config import ConfigError, Settings, settings, turbomode_home
 from turbomode_dagster.console import NIGHTLY_STEPS, describe_run, print_failure
+
+if TYPE_CHECKING:  # Dagster is imported only by the step that runs, not by the parent `turbomode nightly`
+    from dagster._core.execution.job_execution_result import JobExecutionResult
 
 RUN_FAILED = 1
 BAD_ARGUMENTS = 2
@@ -53,7 +56,7 @@ def catching_up(sessions: tuple[str, str] | None) -> str:
     return f" (catching up {first}...{last}, {count} sessions, in one run)"
 
 
-def execute_reported(instance, job, sessions: tuple[str, str] | None, home: Path) -> tuple:
+def execute_reported(instance, job, sessions: tuple[str, str] | None, home: Path) -> JobExecutionResult:
     """Run one task's job attached to the code location; print its line, and record it when it fails.
 
     A run over more than one session shows its own progress (Dagster's console at INFO)."""
@@ -68,7 +71,7 @@ def execute_reported(instance, job, sessions: tuple[str, str] | None, home: Path
     if not result.success:
         print_failure(result)
         record_failed_result(result, home)
-    return result, seconds
+    return result
 
 
 def run_step(number: int, day: str) -> int:
@@ -89,7 +92,7 @@ def run_step(number: int, day: str) -> int:
         f"{catching_up(sessions)} ...",
         flush=True,
     )
-    result, _ = execute_reported(instance, job, sessions, home)
+    result = execute_reported(instance, job, sessions, home)
     return 0 if result.success else RUN_FAILED
 
 
