@@ -26,23 +26,17 @@ from turbomode_dagster.orchestration.io_managers import SessionDatasetIOManager
 from turbomode_dagster.storage.columnar import DatabaseMissing
 from turbomode_dagster.storage.market_db import MarketDataReader, market_db_path
 
-# The assets whose partition D is session D's rows: a catch-up run fills every one of them that its job
-# holds. The feature group's session-keyed assets join this tuple.
-SESSION_KEYED_ASSETS: tuple[dg.AssetKey, ...] = tuple(
-    dg.AssetKey(name)
-    for name in (
-        "daily_bars",
-        "corporate_actions",
-        "fundamentals",
-        "symbol_metadata",
-        "adjusted_prices",
-        "feature_panel",
-        "training_samples",
-    )
+# The session-keyed assets the Master DB holds (one ingestion run writes them together), then those kept
+# as session datasets under the home.
+MASTER_DB_ASSETS: tuple[dg.AssetKey, ...] = tuple(
+    dg.AssetKey(name) for name in ("daily_bars", "corporate_actions", "fundamentals", "symbol_metadata")
 )
-# The session-keyed assets the Master DB holds (one ingestion run writes them together); the others are
-# session datasets under the home.
-MASTER_DB_ASSETS = frozenset(SESSION_KEYED_ASSETS[:4])
+DATASET_ASSETS: tuple[dg.AssetKey, ...] = tuple(
+    dg.AssetKey(name) for name in ("adjusted_prices", "feature_panel", "training_samples")
+)
+# The assets whose partition D is session D's rows: a catch-up run fills every one of them that its job
+# holds.
+SESSION_KEYED_ASSETS: tuple[dg.AssetKey, ...] = MASTER_DB_ASSETS + DATASET_ASSETS
 
 
 def trading_days(start: dt.date) -> dg.TimeWindowPartitionsDefinition:
@@ -84,7 +78,7 @@ def held_sessions(home: Path, keys: list[dg.AssetKey]) -> dict[dg.AssetKey, set[
     """The sessions `home` holds of each session-keyed key: those its Master DB's ingestion log lists for
     the market data, those its session datasets record as written for the rest (None for a dataset
     written before datasets kept that record)."""
-    ingested = _ingested_sessions(home) if MASTER_DB_ASSETS.intersection(keys) else set()
+    ingested = _ingested_sessions(home) if any(key in MASTER_DB_ASSETS for key in keys) else set()
     datasets = SessionDatasetIOManager(root=datasets_root(home))
     return {key: ingested if key in MASTER_DB_ASSETS else datasets.dataset(key).written_sessions() for key in keys}
 
