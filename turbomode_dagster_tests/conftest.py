@@ -43,6 +43,14 @@ ENV_VARS = (
 )
 
 
+def trust_the_instance_for_the_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the home to hold whatever the Dagster instance records, as a home written before datasets kept
+    their record is: for tests of timing and launching (the home's own record is test_catch_up's)."""
+    from turbomode_dagster.orchestration import partitions
+
+    monkeypatch.setattr(partitions, "held_sessions", lambda home, keys: dict.fromkeys(keys))
+
+
 def shipped_config() -> dict:
     """The shipped scheduler_config.json, decoded (a fresh copy each call)."""
     return json.loads(SHIPPED_CONFIG.read_text())

@@ -29,6 +29,7 @@ from turbomode_dagster_tests.conftest import (
     SMALL_PATCHES,
     UNIVERSE,
     shipped_config,
+    trust_the_instance_for_the_home,
     write_config,
 )
 
@@ -381,10 +382,9 @@ def test_a_run_over_more_than_its_night_says_so() -> None:
 def test_run_one_task_attached_to_the_code_location(sample_home: Path, capsys, monkeypatch) -> None:
     import dagster as dg
 
-    from turbomode_dagster.orchestration import partitions
     from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS
 
-    monkeypatch.setattr(partitions, "held_sessions", lambda home, keys: dict.fromkeys(keys))  # home holds them too
+    trust_the_instance_for_the_home(monkeypatch)  # the home holds what the instance records below
     with dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"]) as instance:  # every session before DAY stored
         for key in SESSION_KEYED_ASSETS:
             for session in calendar.sessions(HISTORY_START, "2026-11-24"):

@@ -27,8 +27,9 @@ from dagster._utils.schedules import cron_string_iterator
 from turbomode_dagster import calendar
 from turbomode_dagster.config import Settings, TaskId
 from turbomode_dagster.definitions import build_definitions
-from turbomode_dagster.orchestration import partitions, schedules
+from turbomode_dagster.orchestration import schedules
 from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS, run_sessions, session_label
+from turbomode_dagster_tests.conftest import trust_the_instance_for_the_home
 
 STEP = dt.timedelta(seconds=60)  # how often the daemon evaluates each sensor (their minimum interval is 30 s)
 NY = ZoneInfo("America/New_York")
@@ -62,7 +63,7 @@ class Daemon:
 
     def __post_init__(self) -> None:
         self.defs = build_definitions(self.settings)
-        self.monkeypatch.setattr(partitions, "held_sessions", lambda home, keys: dict.fromkeys(keys))
+        trust_the_instance_for_the_home(self.monkeypatch)
 
     def walk(self, start: dt.datetime, end: dt.datetime, down: tuple[dt.datetime, dt.datetime] | None = None) -> None:
         """Step from `start` to `end`; while `down` (start, end) the daemon evaluates nothing, runs still end."""

@@ -13,10 +13,10 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from turbomode_dagster import calendar
 from turbomode_dagster.config import TaskId, load_settings
 from turbomode_dagster.definitions import build_definitions
-from turbomode_dagster.orchestration import partitions, schedules
+from turbomode_dagster.orchestration import schedules
 from turbomode_dagster.orchestration.partitions import SESSION_KEYED_ASSETS
 from turbomode_dagster.orchestration.retries import retry_policy_for, run_tags_for
-from turbomode_dagster_tests.conftest import HISTORY_START, SMALL_PATCHES
+from turbomode_dagster_tests.conftest import HISTORY_START, SMALL_PATCHES, trust_the_instance_for_the_home
 
 NY = ZoneInfo("America/New_York")
 SCHEDULE = "run_ingestion_schedule"
@@ -30,7 +30,7 @@ def at(*args: int) -> dt.datetime:
 def home_holds_what_the_instance_records(monkeypatch: pytest.MonkeyPatch) -> None:
     """These ticks are about the instance's record; the home's own record (test_catch_up) is taken as absent,
     as for a home written before datasets kept one, so the instance alone says what is stored."""
-    monkeypatch.setattr(partitions, "held_sessions", lambda home, keys: dict.fromkeys(keys))
+    trust_the_instance_for_the_home(monkeypatch)
 
 
 @pytest.fixture
