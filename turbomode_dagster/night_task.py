@@ -100,15 +100,20 @@ def run_step_in_fresh_process(number: int, day: str) -> int:
     """Step `number` of the night in a new Python process, its output passed on line by line; its exit code
     (negative: the signal that ended it)."""
     command = [sys.executable, "-m", "turbomode_dagster.night_task", "--step", str(number), "--date", day]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1) as child:
+    # The child leads a process group of its own, so a terminal's Ctrl-C reaches this process alone and is
+    # passed on to the child only: Dagster's helper processes under it (compute-log watchers) would
+    # otherwise each print a KeyboardInterrupt traceback.
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True
+    ) as child:
         errors = threading.Thread(target=_pass_on, args=(child.stderr, sys.stderr), daemon=True)
         errors.start()
         while True:
             try:
                 _pass_on(child.stdout, sys.stdout)
                 break
-            except KeyboardInterrupt:  # the child had the same Ctrl-C: it ends its run, says so and exits
-                continue
+            except KeyboardInterrupt:  # the child ends its run (Dagster marks it failed), says so and exits
+                child.send_signal(signal.SIGINT)
         errors.join()
     return child.returncode
 

@@ -14,6 +14,7 @@ import pytest
 from turbomode_dagster import night_task
 from turbomode_dagster.night_task import BAD_ARGUMENTS, ended_how, run_step_in_fresh_process
 from turbomode_dagster_tests.conftest import DAY, ENV_VARS, SMALL_PATCHES
+from turbomode_dagster_tests.test_cli import NIGHTLY_PATCHES
 
 
 def test_a_step_runs_in_a_new_process_and_its_errors_reach_the_parent(capsys, monkeypatch) -> None:
@@ -47,8 +48,11 @@ def test_ctrl_c_during_a_step_ends_the_night_with_its_summary_and_no_traceback(
     tmp_path: Path, make_config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C reaches the whole process group, as in a terminal: the step's run ends as failed, the night
-    stops there and prints its summary."""
-    config = make_config({**SMALL_PATCHES, "sources.order": ["sample"]})
+    stops there and prints its summary. Task 2 trains a learner of 5,000 rounds, so it is still running
+    when the signal comes (on the small config it failed on its own first, at times before the signal)."""
+    slow = [{"name": "slow", "kind": "xgboost", "params": {"n_estimators": 5000, "max_depth": 6, "n_jobs": 1}}]
+    learners = [*NIGHTLY_PATCHES["models.learners"], *slow]
+    config = make_config({**SMALL_PATCHES, **NIGHTLY_PATCHES, "sources.order": ["sample"], "models.learners": learners})
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(TURBOMODE_HOME=str(tmp_path / "home"), TURBOMODE_CONFIG=str(config))
     command = [str(Path(sys.executable).parent / "turbomode"), "nightly", "--date", DAY]
@@ -67,6 +71,7 @@ def test_ctrl_c_during_a_step_ends_the_night_with_its_summary_and_no_traceback(
     out = "".join(lines)
     assert code == 1, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+    assert f"Summary for {DAY}:" in out, out[-3000:]
     summary = out[out.index(f"Summary for {DAY}:") :]
     assert "Task 1 run_ingestion            ok" in summary
     assert "Task 2 run_orchestrator         FAILED" in summary
