@@ -369,7 +369,7 @@ class Learner(Strict):
 
 
 class Models(Strict):
-    """The base learners (empty: the built-in eight), walk-forward folds, seed, SHAP sample size, row caps."""
+    """The base learners (empty: the built-in eight), walk-forward folds, seed, SHAP rows, row caps, step split."""
 
     learners: tuple[Learner, ...] = Field(default=(), max_length=32, strict=False)
     n_folds: int = Field(default=4, ge=2, le=12)
@@ -379,6 +379,9 @@ class Models(Strict):
     # bind at the shipped universe (83 symbols x 10 years: ~210k samples, ~170k of them out of fold).
     max_train_rows: int | None = Field(default=1_500_000, ge=1_000, le=1_000_000_000)
     meta_max_rows: int | None = Field(default=250_000, ge=1_000, le=1_000_000_000)
+    # One Dagster step per base learner plus a stacking step (same bytes): pays where an executor has
+    # room for several fits at once; each step reads the window and builds the training block itself.
+    learner_steps: bool = False
 
     @field_validator("learners")
     @classmethod

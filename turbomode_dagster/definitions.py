@@ -9,6 +9,7 @@ from turbomode_dagster.orchestration.assets.adjusted_prices import build_adjuste
 from turbomode_dagster.orchestration.assets.backtests import build_backtest_assets
 from turbomode_dagster.orchestration.assets.drift import build_drift_assets
 from turbomode_dagster.orchestration.assets.features import build_feature_assets
+from turbomode_dagster.orchestration.assets.learner_steps import STEP_IO_MANAGER
 from turbomode_dagster.orchestration.assets.maintenance import build_maintenance_assets
 from turbomode_dagster.orchestration.assets.market_data import build_market_data_assets
 from turbomode_dagster.orchestration.assets.models import build_model_assets
@@ -21,6 +22,7 @@ from turbomode_dagster.orchestration.maintenance_schedule import maintenance_sch
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
 from turbomode_dagster.orchestration.run_tags import asset_selection_run_tagger
 from turbomode_dagster.orchestration.sensors import build_retrain_sensor
+from turbomode_dagster.orchestration.step_outputs import StepOutputIOManager
 from turbomode_dagster.sources.factory import build_chain
 
 
@@ -57,6 +59,7 @@ def build_definitions(cfg: Settings) -> dg.Definitions:
             "source_chain": build_chain(cfg, turbomode_home()),
             "parquet_io_manager": ParquetIOManager(),
             "session_dataset_io_manager": SessionDatasetIOManager(),
+            STEP_IO_MANAGER: StepOutputIOManager(),
         },
     )
 

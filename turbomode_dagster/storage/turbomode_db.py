@@ -278,6 +278,26 @@ class TurboModeDB:
                 ),
             )
 
+    def start_training_run(self, run_id: str, at: str) -> str:
+        """Mark the run's training running (a retry reopens a failed row) and return when it first started."""
+        with self.writing() as con:
+            con.execute(
+                "INSERT INTO training_runs (run_id, started_at, status) VALUES (?, ?, 'running') "
+                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, error = NULL",
+                (run_id, at),
+            )
+            return con.execute("SELECT started_at FROM training_runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+
+    def join_training_run(self, run_id: str, at: str) -> str:
+        """Record the run's training running unless it has a row (one learner's failure stands while the
+        others fit) and return when it first started."""
+        with self.writing() as con:
+            con.execute(
+                "INSERT OR IGNORE INTO training_runs (run_id, started_at, status) VALUES (?, ?, 'running')",
+                (run_id, at),
+            )
+            return con.execute("SELECT started_at FROM training_runs WHERE run_id = ?", (run_id,)).fetchone()[0]
+
     def replace_shap(self, model_version: str, importance: pd.DataFrame) -> int:
         """Replace a model version's SHAP log with `importance` (model_name, class_label, feature, ...)."""
         rows = [
