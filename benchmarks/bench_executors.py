@@ -1,10 +1,12 @@
 """Time the nightly's first two tasks on each executor: what a step in its own process costs, and what it saves.
 
-    python benchmarks/bench_executors.py [--executors in_process,multiprocess,dask] [--symbols 83]
-                                         [--start 2016-01-04] [--workers 2] [--out benchmarks/results/executors.json]
+    python benchmarks/bench_executors.py [--executors in_process,multiprocess,dask,multiprocess+steps,dask+steps]
+                                         [--symbols 83] [--start 2016-01-04] [--workers 2]
+                                         [--out benchmarks/results/executors.json]
 
 Each executor gets a fresh TURBOMODE_HOME with the shipped config (the built-in sample source, the first
-`--symbols` of the universe from `--start`, `compute.executor` set) and runs `turbomode run 1` then
+`--symbols` of the universe from `--start`, `compute.executor` set; `+steps` after an executor's name also
+sets `models.learner_steps`, one step per base learner plus the stacking step) and runs `turbomode run 1` then
 `turbomode run 2` for 2026-11-25, each as its own command (its wall seconds include starting Python). Dask connects to a
 `distributed.LocalCluster` of `--workers` worker processes started here. Per job it records the wall
 seconds, each step's seconds (its STEP_START to STEP_SUCCESS in the event log, which on the other executors
@@ -31,7 +33,7 @@ TASKS = {"1": "run_ingestion", "2": "run_orchestrator"}
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--executors", default="in_process,multiprocess,dask")
+    parser.add_argument("--executors", default="in_process,multiprocess,dask,multiprocess+steps,dask+steps")
     parser.add_argument("--symbols", type=int, default=83)
     parser.add_argument("--start", default="2016-01-04")
     parser.add_argument("--workers", type=int, default=2)
@@ -51,20 +53,24 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
     return seconds
 
 
-def run_executor(executor: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
-    """One executor's night in its own home, each task as its own `turbomode run`: wall, step and other seconds."""
+def run_executor(entry: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
+    """One executor's night in its own home, each task as its own `turbomode run`: wall, step and other seconds.
+
+    `entry` is an executor's name, with `+steps` for training as one step per base learner."""
     import dagster as dg
     import distributed
 
     from turbomode_dagster.config import SHIPPED_CONFIG
 
-    home, config = root / executor / "home", root / executor / "config.json"
+    executor, _, variant = entry.partition("+")
+    home, config = root / entry / "home", root / entry / "config.json"
     home.mkdir(parents=True)
     raw = json.loads(SHIPPED_CONFIG.read_text())
     raw["universe"]["symbols"] = raw["universe"]["symbols"][: args.symbols]
     raw["history"]["start_date"] = args.start
     raw["sources"]["order"] = ["sample"]
     raw.setdefault("compute", {})["executor"] = executor
+    raw["models"]["learner_steps"] = variant == "steps"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TURBOMODE_", "DAGSTER_"))}
     env.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
     jobs = {}
@@ -85,12 +91,12 @@ def run_executor(executor: str, args: argparse.Namespace, root: Path) -> dict[st
             done = subprocess.run(command, env=env, capture_output=True, text=True)
             wall = round(time.perf_counter() - started, 2)
             if done.returncode != 0:
-                raise SystemExit(f"{name} failed on {executor}:\n{done.stdout}\n{done.stderr}")
+                raise SystemExit(f"{name} failed on {entry}:\n{done.stdout}\n{done.stderr}")
             with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
                 (run,) = instance.get_runs(dg.RunsFilter(job_name=name))
                 steps = step_seconds(instance, run.run_id)
             jobs[name] = {"wall_s": wall, "steps_s": steps, "outside_steps_s": round(wall - sum(steps.values()), 2)}
-            print(f"{executor:>12} {name:<17} {wall:7.1f} s  steps {steps}", flush=True)
+            print(f"{entry:>18} {name:<17} {wall:7.1f} s  steps {steps}", flush=True)
     return jobs
 
 

@@ -729,6 +729,11 @@ def datasets_root(home: Path | None = None) -> str:
     return os.environ.get("TURBOMODE_DATASETS_URL") or str((home or turbomode_home()) / "datasets")
 
 
+def steps_folder(home: Path | None = None) -> Path:
+    """Where a run's steps hand outputs on to its later steps: `steps/` under `home` (default `$TURBOMODE_HOME`)."""
+    return (home or turbomode_home()) / "steps"
+
+
 def dagster_home_env() -> Path | None:
     """DAGSTER_HOME when set (Dagster's own instance folder), else None."""
     env = os.environ.get("DAGSTER_HOME")

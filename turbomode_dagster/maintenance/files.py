@@ -5,7 +5,8 @@
 behind. One is removed when its writer's process is gone, or when it is older than
 `maintenance.temp_max_age_hours` (the pid may have been reused); one whose writer still runs and is
 younger is kept, since it may be mid-write. Files in `maintenance.temp_folders` (folders under
-TURBOMODE_HOME for scratch: downloads, exports) are removed once older than the same age.
+TURBOMODE_HOME for scratch: downloads, exports) are removed once older than the same age, and so is a
+run's folder under `steps/` (fits one step handed the next, left by a run that did not finish).
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ def clean_temp_folders(home: Path, folders: Sequence[str], now: float, max_age_s
                     outcome.remove_file(path)
         outcomes.append(outcome)
     return outcomes
+
+
+def clean_step_outputs(steps: Path, now: float, max_age_seconds: float) -> FolderOutcome:
+    """Remove each run's folder under `steps` whose newest file is older than `max_age_seconds`.
+
+    A run that publishes removes its own folder; one that failed leaves it for a re-execution from the
+    failure, which is done well within the age, or never.
+    """
+    outcome = FolderOutcome("handed-on step outputs", steps)
+    if not steps.is_dir() or steps.is_symlink():
+        return outcome
+    for run in sorted(p for p in steps.iterdir() if p.is_dir() and not p.is_symlink()):
+        stamps = [p.stat().st_mtime for p in run.rglob("*") if p.is_file()] or [run.stat().st_mtime]
+        if now - max(stamps) > max_age_seconds:
+            outcome.remove_tree(run)
+    return outcome
 
 
 def _running(pid: int) -> bool:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from turbomode_dagster.config import Maintenance, assets_root
+from turbomode_dagster.config import Maintenance, assets_root, steps_folder
 from turbomode_dagster.maintenance.databases import DatabaseResult, maintain_database
-from turbomode_dagster.maintenance.files import clean_atomic_temporaries, clean_temp_folders
+from turbomode_dagster.maintenance.files import clean_atomic_temporaries, clean_step_outputs, clean_temp_folders
 from turbomode_dagster.maintenance.logs import (
     ARCHIVE_DIR,
     ArchiveResult,
@@ -101,6 +101,7 @@ def run_maintenance(
     stamp, max_age = now.timestamp(), cfg.temp_max_age_hours * 3600
     folders.append(clean_atomic_temporaries(home, stamp, max_age))
     folders += clean_temp_folders(home, cfg.temp_folders, stamp, max_age)
+    folders.append(clean_step_outputs(steps_folder(home), stamp, max_age))
     sources = {PLATFORM_LOGS: (platform_logs(home), platform_log_files(home))}
     if dagster_storage is not None:
         sources[COMPUTE_LOGS] = (dagster_storage, compute_log_files(dagster_storage))

@@ -15,16 +15,14 @@ from pathlib import Path
 import dagster as dg
 from upath import UPath
 
-from turbomode_dagster.config import turbomode_home
+from turbomode_dagster.config import steps_folder
 from turbomode_dagster.storage.atomic import replace_file
 from turbomode_dagster.storage.locations import location
-
-STEPS_DIR = "steps"
 
 
 def steps_root(root: str = "") -> Path | UPath:
     """`root` (a folder or an fsspec URL), else `$TURBOMODE_HOME/steps`."""
-    return location(root or turbomode_home() / STEPS_DIR)
+    return location(root or steps_folder())
 
 
 class StepOutputIOManager(dg.ConfigurableIOManager):

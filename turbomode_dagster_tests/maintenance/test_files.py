@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from turbomode_dagster.maintenance.files import clean_atomic_temporaries, clean_temp_folders, temp_folder_problem
+from turbomode_dagster.maintenance.files import (
+    clean_atomic_temporaries,
+    clean_step_outputs,
+    clean_temp_folders,
+    temp_folder_problem,
+)
 from turbomode_dagster.storage.atomic import atomic_write
 from turbomode_dagster_tests.maintenance.helpers import write_aged
 
@@ -57,6 +62,20 @@ def test_scratch_folders_lose_files_older_than_the_age_limit(tmp_path: Path) -> 
     assert not (tmp_path / "tmp" / "downloads").exists()
     (missing,) = clean_temp_folders(tmp_path, ["scratch"], now, 24 * HOUR)
     assert missing.files == 0 and not (tmp_path / "scratch").exists()
+
+
+def test_a_failed_runs_handed_on_fits_go_once_older_than_the_age_limit(tmp_path: Path) -> None:
+    now = time.time()
+    steps = tmp_path / "steps"
+    stale = write_aged(steps / "run-a" / "model_training.fit_hist" / "result.pkl", b"a" * 30, 30 * HOUR, now)
+    write_aged(steps / "run-a" / "model_training.fit_linear" / "result.pkl", b"b" * 20, 26 * HOUR, now)
+    # One fit of run-b is old, the other fresh: run-b may be re-executed from its failure, so it stays whole.
+    write_aged(steps / "run-b" / "model_training.fit_hist" / "result.pkl", b"c" * 10, 30 * HOUR, now)
+    fresh = write_aged(steps / "run-b" / "model_training.fit_linear" / "result.pkl", b"d" * 10, HOUR, now)
+    outcome = clean_step_outputs(steps, now, 24 * HOUR)
+    assert outcome.removed == [steps / "run-a"] and (outcome.files, outcome.bytes) == (2, 50)
+    assert not stale.exists() and fresh.exists() and steps.is_dir()
+    assert clean_step_outputs(tmp_path / "absent", now, 24 * HOUR).files == 0
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ one session, each as its own command, as production runs them (a process rebuild
 TURBOMODE_CONFIG; the steps that the executor puts elsewhere rebuild it the same way). The Dask runs connect
 to the address of a two-worker `distributed.LocalCluster` started here, the way production connects to an
 existing scheduler; its workers are processes (spawned with this test's environment), so the steps really
-run outside the command. Every Parquet asset file, every model artifact and the registry's rows must be
-byte-for-byte or row-for-row those of the in-process run.
+run outside the command. The multiprocess and Dask runs are made twice: with training as one step, and
+with one step per base learner plus the stacking step (`models.learner_steps`). Every Parquet asset file,
+every model artifact and the registry's rows must be byte-for-byte or row-for-row those of the
+in-process, single-step run.
 """
 
 from __future__ import annotations
@@ -65,11 +67,12 @@ def night_paths(root: Path) -> tuple[Path, Path]:
     return root / "home", root / "config.json"
 
 
-def run_night(root: Path, executor: dict[str, object]) -> Night:
+def run_night(root: Path, executor: dict[str, object], learner_steps: bool = False) -> Night:
     """`turbomode run` for tasks 1 and 2 in a fresh home on `executor`; the step pids from its event log."""
     home, config = night_paths(root)
     home.mkdir(parents=True)
-    write_config(config, {**PATCHES, **{f"compute.{k}": v for k, v in executor.items()}})
+    compute = {f"compute.{k}": v for k, v in executor.items()}
+    write_config(config, {**PATCHES, **compute, "models.learner_steps": learner_steps})
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(TURBOMODE_HOME=str(home), TURBOMODE_CONFIG=str(config))
     for task in TASKS:
@@ -88,10 +91,14 @@ def run_night(root: Path, executor: dict[str, object]) -> Night:
     return Night(home, pids)
 
 
+LEARNER_STEPS = ["model_training.fit_hist", "model_training.fit_forest", "model_training.stack_ensemble"]
+SPLIT = {"multiprocess": "multiprocess_learner_steps", "dask": "dask_learner_steps"}
+
+
 @dataclass
 class Nights:
     by_executor: dict[str, Night]
-    dask_worker_pids: set[int]
+    dask_worker_pids: dict[str, set[int]]  # night -> the pids of its cluster's two workers
 
 
 @pytest.fixture(scope="module")
@@ -100,19 +107,25 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
     nights = {
         "in_process": run_night(root / "in_process", {"executor": "in_process"}),
         "multiprocess": run_night(root / "multiprocess", {"executor": "multiprocess"}),
+        SPLIT["multiprocess"]: run_night(root / SPLIT["multiprocess"], {"executor": "multiprocess"}, True),
     }
-    home, config = night_paths(root / "dask")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        # Workers rebuild the code location from the environment they start with: the Dask night's home and
-        # config (written once the scheduler's address is known), as production workers share the command's.
-        monkeypatch.setenv("TURBOMODE_HOME", str(home))
-        monkeypatch.setenv("TURBOMODE_CONFIG", str(config))
-        with (
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl,
-            distributed.Client(cl) as client,
-        ):
-            workers = set(client.run(os.getpid).values())
-            nights["dask"] = run_night(root / "dask", {"executor": "dask", "dask_scheduler": cl.scheduler_address})
+    workers = {}
+    for name, learner_steps in (("dask", False), (SPLIT["dask"], True)):
+        home, config = night_paths(root / name)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            # Workers rebuild the code location from the environment they start with: the night's home and
+            # config (written once the scheduler's address is known), as production workers share the command's.
+            monkeypatch.setenv("TURBOMODE_HOME", str(home))
+            monkeypatch.setenv("TURBOMODE_CONFIG", str(config))
+            with (
+                distributed.LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cl,
+                distributed.Client(cl) as client,
+            ):
+                workers[name] = set(client.run(os.getpid).values())
+                executor = {"executor": "dask", "dask_scheduler": cl.scheduler_address}
+                nights[name] = run_night(root / name, executor, learner_steps)
     yield Nights(nights, workers)
 
 
@@ -129,12 +142,28 @@ def test_each_executor_ran_the_steps_where_it_should(nights: Nights) -> None:
     assert ingestion.keys() == in_process["run_ingestion"].keys()
     orchestrator = multiprocess["run_orchestrator"]
     # Dask: every step on one of the cluster's two worker processes.
-    assert len(nights.dask_worker_pids) == 2
-    assert {pid for steps in dask.values() for pid in steps.values()} <= nights.dask_worker_pids
+    assert len(nights.dask_worker_pids["dask"]) == 2
+    assert {pid for steps in dask.values() for pid in steps.values()} <= nights.dask_worker_pids["dask"]
     assert dask["run_orchestrator"].keys() == orchestrator.keys()
 
 
-@pytest.mark.parametrize("executor", ["multiprocess", "dask"])
+def test_with_learner_steps_each_learner_fits_in_its_own_step_and_process(nights: Nights) -> None:
+    multiprocess = nights.by_executor[SPLIT["multiprocess"]].step_pids["run_orchestrator"]
+    assert sorted(multiprocess) == sorted(LEARNER_STEPS)
+    assert len(set(multiprocess.values())) == len(LEARNER_STEPS)
+    dask = nights.by_executor[SPLIT["dask"]].step_pids["run_orchestrator"]
+    assert sorted(dask) == sorted(LEARNER_STEPS)
+    assert set(dask.values()) <= nights.dask_worker_pids[SPLIT["dask"]]
+    for name in SPLIT.values():
+        # The fits handed from step to step are gone once the stacking step published.
+        assert nights.by_executor[name].files("steps") == {}, name
+        assert (nights.by_executor[name].home / "steps").is_dir(), name
+
+
+ALL_RUNS = ["multiprocess", "dask", *SPLIT.values()]
+
+
+@pytest.mark.parametrize("executor", ALL_RUNS)
 def test_every_asset_file_is_byte_identical_to_the_in_process_run(nights: Nights, executor: str) -> None:
     # Per-night assets live under assets/, the session datasets (prices, features, samples) under datasets/.
     for folder, names in {
@@ -146,7 +175,7 @@ def test_every_asset_file_is_byte_identical_to_the_in_process_run(nights: Nights
         assert nights.by_executor[executor].files(folder) == expected, folder
 
 
-@pytest.mark.parametrize("executor", ["multiprocess", "dask"])
+@pytest.mark.parametrize("executor", ALL_RUNS)
 def test_the_models_and_registry_are_those_of_the_in_process_run(nights: Nights, executor: str) -> None:
     expected = nights.by_executor["in_process"].files("models")
     assert any(name.endswith(".json") for name in expected)

@@ -148,6 +148,21 @@ def test_shap_log_and_training_runs_replace_by_key(db):
     assert len(runs) == 1 and runs.loc[0, "status"] == "succeeded" and runs.loc[0, "sample_count"] == 100
 
 
+def test_a_learner_joining_never_reopens_a_failed_run_and_a_retry_does(db):
+    """Learner steps join the run's row (a failure stands while other learners fit); the stacking step,
+    like a retry of the single step, reopens it. Both keep when the training first started."""
+    assert db.join_training_run("run-1", "2026-11-25T22:00:00") == "2026-11-25T22:00:00"
+    assert db.join_training_run("run-1", "2026-11-25T22:01:00") == "2026-11-25T22:00:00"
+    db.record_training_run(TrainingRun("run-1", "2026-11-25T22:00:00", "failed", finished_at="22:02", error="boom"))
+    assert db.join_training_run("run-1", "2026-11-25T22:03:00") == "2026-11-25T22:00:00"
+    row = db.read_table("training_runs").iloc[0]
+    assert (row["status"], row["error"]) == ("failed", "boom")
+    assert db.start_training_run("run-1", "2026-11-25T22:04:00") == "2026-11-25T22:00:00"
+    row = db.read_table("training_runs").iloc[0]
+    assert row["status"] == "running" and row["error"] is None and row["finished_at"] is None
+    assert db.start_training_run("run-2", "2026-11-25T23:00:00") == "2026-11-25T23:00:00"
+
+
 def test_readers_cannot_write(db):
     db.upsert_model(record())
     with closing(db.connect_read_only()) as con, pytest.raises(sqlite3.DatabaseError):

@@ -39,8 +39,9 @@ STEP_IO_MANAGER = "step_io_manager"
 def build_learner_step_assets(settings: Settings) -> dg.AssetsDefinition:
     """`trained_ensemble` and `oof_predictions` from a fit step per configured learner and a stacking step."""
     retry = retry_policy_for(settings.task(TaskId.ORCHESTRATOR))  # on every step: a graph asset has none
-    fits = [_learner_op(spec, retry) for spec in learner_specs(settings)]
-    stack = _stacking_op(retry)
+    specs = learner_specs(settings)
+    fits = {_fit_name(spec): _learner_op(spec, retry) for spec in specs}
+    stack = _stacking_op(specs, retry)
 
     @dg.graph_multi_asset(
         name="model_training",
@@ -50,7 +51,7 @@ def build_learner_step_assets(settings: Settings) -> dg.AssetsDefinition:
         ins={"training_samples": dg.AssetIn()},
     )
     def model_training(training_samples):
-        trained, oof = stack(training_samples, [fit(training_samples) for fit in fits])
+        trained, oof = stack(training_samples=training_samples, **{n: fit(training_samples) for n, fit in fits.items()})
         return {"trained_ensemble": trained, "oof_predictions": oof}
 
     return model_training
@@ -60,7 +61,7 @@ def _learner_op(spec: LearnerSpec, retry: dg.RetryPolicy | None) -> dg.OpDefinit
     """The step that fits `spec` on the night's plan; its failure is recorded against the run's training."""
 
     @dg.op(
-        name=f"fit_{spec.name}",
+        name=_fit_name(spec),
         description=f"Fits base learner {spec.name} ({spec.kind}) on every walk-forward fold and on all rows.",
         out=dg.Out(BaseFit, io_manager_key=STEP_IO_MANAGER),
         retry_policy=retry,
@@ -90,14 +91,19 @@ def _learner_op(spec: LearnerSpec, retry: dg.RetryPolicy | None) -> dg.OpDefinit
     return fit
 
 
-def _stacking_op(retry: dg.RetryPolicy | None) -> dg.OpDefinition:
-    """The step that stacks the learners' fits and publishes; it removes the run's handed-on fits after."""
+def _stacking_op(specs: tuple[LearnerSpec, ...], retry: dg.RetryPolicy | None) -> dg.OpDefinition:
+    """The step that stacks the learners' fits and publishes; it removes the run's handed-on fits after.
+
+    One input per learner, named after it, not one fan-in list: dagster-dask hands each worker the run's
+    initial known state, and a fan-in input skips every source not known to be ready, so on Dask the
+    list would arrive empty.
+    """
 
     @dg.op(
         name="stack_ensemble",
         description="Stacks the base learners' out-of-fold probabilities with the meta-learners, then "
         "publishes the model, its SHAP log and drift baseline.",
-        ins={"fits": dg.In(list)},
+        ins={"training_samples": dg.In(SessionDataset), **{_fit_name(spec): dg.In(BaseFit) for spec in specs}},
         out={name: dg.Out(io_manager_key=out.io_manager_key) for name, out in training_outs().items()},
         pool=DATABASE_WRITE_POOL,
         retry_policy=retry,
@@ -107,17 +113,16 @@ def _stacking_op(retry: dg.RetryPolicy | None) -> dg.OpDefinition:
         turbomode: TurboModeHome,
         step_io_manager: dg.ResourceParam[StepOutputIOManager],
         training_samples: SessionDataset,
-        fits,
+        **fits: BaseFit,
     ):
         cfg = turbomode.settings()
-        by_name = {fit.name: fit for fit in fits}
 
         def train(window):
             plan = TrainingPlan.from_samples(window, cfg.labels.horizon, cfg.models.n_folds)
             return stack_ensemble(
                 plan,
                 learner_specs(cfg),
-                by_name,
+                {fit.name: fit for fit in fits.values()},
                 cfg.labels.horizon,
                 cfg.models.seed,
                 cfg.models.max_train_rows,
@@ -128,3 +133,8 @@ def _stacking_op(retry: dg.RetryPolicy | None) -> dg.OpDefinition:
         step_io_manager.discard_run(context.run.run_id)
 
     return stack
+
+
+def _fit_name(spec: LearnerSpec) -> str:
+    """A learner's step, and the stacking step's input it feeds: `fit_<learner>` (never `training_samples`)."""
+    return f"fit_{spec.name}"

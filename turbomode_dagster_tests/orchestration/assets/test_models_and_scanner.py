@@ -28,6 +28,7 @@ from turbomode_dagster.orchestration.assets.models import build_model_assets
 from turbomode_dagster.orchestration.assets.scanner import build_scanner_assets
 from turbomode_dagster.orchestration.io_managers import ParquetIOManager, SessionDatasetIOManager
 from turbomode_dagster.orchestration.resources import MasterDBWriteAccess, TurboModeHome
+from turbomode_dagster.orchestration.step_outputs import StepOutputIOManager
 from turbomode_dagster.sources.chain import SourceChain
 from turbomode_dagster.sources.sample import SampleSource
 from turbomode_dagster.storage.market_db import market_db_path
@@ -352,3 +353,76 @@ def test_a_failed_training_run_is_recorded_and_leaves_the_champion_and_registry_
     )
     assert scan.success
     assert dump_tables(turbomode_db_path(home))["signals"] == before["signals"]
+
+
+LEARNER_STEPS = {"model_training.fit_hist", "model_training.fit_linear", "model_training.stack_ensemble"}
+
+
+def learner_steps_night(night: Night, root: Path) -> tuple[Path, Path, Settings, dict]:
+    """A copy of the night's home with `models.learner_steps` on, and its resources (steps under the home)."""
+    home = root / "home"
+    shutil.copytree(night.home, home)
+    config = write_config(root / "config.json", {**PATCHES, "models.learner_steps": True})
+    handed_on = {"step_io_manager": StepOutputIOManager(root=str(home / "steps"))}
+    return home, config, load_settings(config), {**resources(home, config), **handed_on}
+
+
+def asset_files(home: Path) -> dict[str, bytes]:
+    return {name: (home / "assets" / name / f"{DAY}.parquet").read_bytes() for name in TRAINING}
+
+
+def test_learner_steps_fit_apart_and_publish_the_same_bytes(night, tmp_path):
+    """One step per learner plus the stacking step, in process (each fit handed on as a pickle): the
+    same model version, artifacts, registry rows and Parquet files as the single step, and no fits left."""
+    home, _, settings, handed_on = learner_steps_night(night, tmp_path)
+    with master_db_untouched(market_db_path(home)):
+        result = dg.materialize(all_assets(settings), resources=handed_on, partition_key=DAY, selection=TRAINING)
+    assert result.success
+    assert {event.step_key for event in result.get_step_success_events()} == LEARNER_STEPS
+    handed = [e for e in result.all_events if e.is_handled_output and e.step_key == "model_training.fit_hist"]
+    assert handed, "the fit went through the step-output IO manager"
+    assert artifact_bytes(home) == night.artifacts_again
+    assert asset_files(home) == asset_files(night.home)
+    after = dump_tables(turbomode_db_path(home))
+    for table in ("shap_logs", "predictions", "signals", "drift_baselines"):
+        assert after[table] == night.after_train_again[table], table
+    registry = read_table(turbomode_db_path(home), "model_registry")
+    expected = read_table(night.db, "model_registry")
+    assert (registry["artifact_path"] == expected["artifact_path"].str.replace(str(night.home), str(home))).all()
+    pd.testing.assert_frame_equal(registry.drop(columns="artifact_path"), expected.drop(columns="artifact_path"))
+    runs = read_table(turbomode_db_path(home), "training_runs").set_index("run_id")
+    assert runs.loc[result.run_id, "status"] == "succeeded"
+    assert list((home / "steps").iterdir()) == []
+
+
+def test_a_failing_learner_step_is_recorded_and_nothing_is_published(night, tmp_path, monkeypatch):
+    """The linear learner's step dies: the run's training is recorded failed naming it, the stacking step
+    never runs (registry and artifacts untouched), and the fit that succeeded stays for a re-execution."""
+    import xgboost
+
+    home, _, settings, handed_on = learner_steps_night(night, tmp_path)
+    before, artifacts_before = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
+    fit = xgboost.XGBClassifier.fit
+
+    def fit_or_die(self, *args, **kwargs):
+        if self.get_params().get("booster") == "gblinear":
+            raise MemoryError("simulated: the kernel refused 24 GB")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit_or_die)
+    failed = dg.materialize(
+        all_assets(settings), resources=handed_on, partition_key=DAY, selection=TRAINING, raise_on_error=False
+    )
+    assert not failed.success
+    (failure,) = failed.get_step_failure_events()
+    assert failure.step_key == "model_training.fit_linear"
+    assert "stack_ensemble" not in {event.step_key for event in failed.get_step_success_events()}
+    runs = read_table(turbomode_db_path(home), "training_runs").set_index("run_id")
+    assert runs.loc[failed.run_id, "status"] == "failed"
+    assert "learner 'linear' (xgboost) failed in walk-forward fold 0" in runs.loc[failed.run_id, "error"]
+    after = dump_tables(turbomode_db_path(home))
+    for table in ("model_registry", "shap_logs", "predictions", "signals"):
+        assert after[table] == before[table], table
+    assert artifact_bytes(home) == artifacts_before
+    kept = home / "steps" / failed.run_id / "model_training.fit_hist" / "result.pkl"
+    assert kept.is_file() and not (home / "steps" / failed.run_id / "model_training.fit_linear").exists()
