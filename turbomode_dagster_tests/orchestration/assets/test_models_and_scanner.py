@@ -306,6 +306,21 @@ def test_the_scanner_without_a_champion_fails_once_and_says_so(night, tmp_path):
     assert TurboModeDB.at_home(home).read_table("signals").empty
 
 
+def kill_the_linear_learner(monkeypatch: pytest.MonkeyPatch):
+    """Make every gblinear fit die inside XGBoost (as an out-of-memory would); returns the real `fit`."""
+    import xgboost
+
+    fit = xgboost.XGBClassifier.fit
+
+    def fit_or_die(self, *args, **kwargs):
+        if self.get_params().get("booster") == "gblinear":
+            raise MemoryError("simulated: the kernel refused 24 GB")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit_or_die)
+    return fit
+
+
 def test_a_failed_training_run_is_recorded_and_leaves_the_champion_and_registry_alone(night, tmp_path, monkeypatch):
     """One learner dies inside its library's fit (as an out-of-memory would): the run fails naming the
     learner and fold, training_runs says why, the registry and artifacts are untouched, and the next
@@ -315,14 +330,7 @@ def test_a_failed_training_run_is_recorded_and_leaves_the_champion_and_registry_
     home = tmp_path / "home"
     shutil.copytree(night.home, home)
     before, artifacts_before = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
-    fit = xgboost.XGBClassifier.fit
-
-    def fit_or_die(self, *args, **kwargs):
-        if self.get_params().get("booster") == "gblinear":
-            raise MemoryError("simulated: the kernel refused 24 GB")
-        return fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit_or_die)
+    fit = kill_the_linear_learner(monkeypatch)
     failed = dg.materialize(
         all_assets(night.settings),
         resources=resources(home, night.config),
@@ -398,18 +406,9 @@ def test_learner_steps_fit_apart_and_publish_the_same_bytes(night, tmp_path):
 def test_a_failing_learner_step_is_recorded_and_nothing_is_published(night, tmp_path, monkeypatch):
     """The linear learner's step dies: the run's training is recorded failed naming it, the stacking step
     never runs (registry and artifacts untouched), and the fit that succeeded stays for a re-execution."""
-    import xgboost
-
     home, _, settings, handed_on = learner_steps_night(night, tmp_path)
     before, artifacts_before = dump_tables(turbomode_db_path(home)), artifact_bytes(home)
-    fit = xgboost.XGBClassifier.fit
-
-    def fit_or_die(self, *args, **kwargs):
-        if self.get_params().get("booster") == "gblinear":
-            raise MemoryError("simulated: the kernel refused 24 GB")
-        return fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit_or_die)
+    kill_the_linear_learner(monkeypatch)
     failed = dg.materialize(
         all_assets(settings), resources=handed_on, partition_key=DAY, selection=TRAINING, raise_on_error=False
     )
