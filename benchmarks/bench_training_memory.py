@@ -44,7 +44,7 @@ from turbomode_dagster.models.explain import ensemble_importance
 from turbomode_dagster.models.learners import DEFAULT_LEARNERS
 from turbomode_dagster.models.metrics_note import balanced_accuracy_note
 from turbomode_dagster.models.registry import publish_model
-from turbomode_dagster.orchestration.assets.models import record_drift_baseline
+from turbomode_dagster.orchestration.assets.training import record_drift_baseline
 from turbomode_dagster.storage.turbomode_db import TurboModeDB
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "training_memory.json"

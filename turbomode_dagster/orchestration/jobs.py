@@ -10,8 +10,8 @@ from turbomode_dagster.orchestration.assets.drift import GROUP as DRIFT
 from turbomode_dagster.orchestration.assets.features import GROUP as FEATURES
 from turbomode_dagster.orchestration.assets.maintenance import GROUP as MAINTENANCE
 from turbomode_dagster.orchestration.assets.market_data import GROUP as MARKET_DATA
-from turbomode_dagster.orchestration.assets.models import GROUP as MODELS
 from turbomode_dagster.orchestration.assets.scanner import GROUP as SCANNER
+from turbomode_dagster.orchestration.assets.training import GROUP as MODELS
 from turbomode_dagster.orchestration.executors import executor_for
 from turbomode_dagster.orchestration.retries import run_tags_for
 

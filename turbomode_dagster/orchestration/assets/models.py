@@ -19,8 +19,6 @@ from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
 from turbomode_dagster.storage.session_dataset import SessionDataset
 
-__all__ = ["GROUP", "build_model_assets"]
-
 
 def build_model_assets(settings: Settings) -> dg.AssetsDefinition:
     """The training multi-asset over session partitions: one step, or one per learner plus the stacking."""

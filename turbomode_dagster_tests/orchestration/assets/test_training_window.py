@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from turbomode_dagster.orchestration.assets.models import training_window
+from turbomode_dagster.orchestration.assets.training import training_window
 from turbomode_dagster.storage.session_dataset import SessionDataset
 
 
