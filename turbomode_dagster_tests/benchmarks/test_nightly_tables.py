@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nightly_runner import MB, NightMeasure, TaskMeasure
 from nightly_scale import summary_table, task_table
-from storage_growth import GOAL_BYTES_PER_NIGHT, growth_table, split_growth, steady_state, verdict
+from storage_growth import GOAL_BYTES_PER_NIGHT, OOF, growth_table, split_growth, steady_state, verdict
 
 
 def night(session: str, before: dict[str, int], after: dict[str, int], tasks=(), exit_code: int = 0) -> NightMeasure:
@@ -74,6 +74,7 @@ def test_growth_is_split_into_models_assets_databases_and_the_rest() -> None:
         "dagster_home": 70_000,
         "other": -20_000,
         "beyond_models": 1_300_000,
+        "beyond_training": 700_000,
         "total": 4_300_000,
     }
 
@@ -97,13 +98,27 @@ def test_the_steady_state_leaves_out_the_first_night_and_judges_the_mean_per_nig
         "beyond_models_bytes": 10 * MB,
         "beyond_models_bytes_per_night": 5 * MB,
         "max_beyond_models_bytes_one_night": 6 * MB,
+        "beyond_training_artifacts_bytes_per_night": 5 * MB,
         "goal_bytes_per_night": GOAL_BYTES_PER_NIGHT,
         "goal_met": True,
+        "goal_met_with_oof_counted": True,
     }
-    assert verdict(summary).endswith("goal under 10.0 MB a night beyond model artifacts: met")
+    assert verdict(summary).endswith(
+        "beyond model artifacts (models/ and the out-of-fold predictions): 5.0 MB, met; beyond models/ alone: met"
+    )
     assert not steady_state(nights_growing([9 * MB, 12 * MB]))["goal_met"]
     assert steady_state(nights_growing([]))["nights"] == 0
     assert verdict({"nights": 0}).startswith("one night only")
+
+
+def test_the_out_of_fold_predictions_count_with_the_model_and_the_stricter_reading_is_reported() -> None:
+    first = {"models": 0, OOF: 0, "turbomode.db": 0}
+    second = {"models": 2 * MB, OOF: 15 * MB, "turbomode.db": 5 * MB}
+    summary = steady_state([night("2026-11-02", {}, first), night("2026-11-03", first, second)])
+    assert summary["beyond_training_artifacts_bytes_per_night"] == 5 * MB
+    assert summary["beyond_models_bytes_per_night"] == 20 * MB
+    assert summary["goal_met"] and not summary["goal_met_with_oof_counted"]
+    assert verdict(summary).endswith("predictions): 5.0 MB, met; beyond models/ alone: NOT met")
 
 
 def test_the_growth_table_has_a_row_per_night_with_the_home_after_it() -> None:
