@@ -10,8 +10,9 @@ sets `models.learner_steps`, one step per base learner plus the stacking step) a
 `turbomode run 2` for 2026-11-25, each as its own command (its wall seconds include starting Python). Dask connects to a
 `distributed.LocalCluster` of `--workers` worker processes started here. Per job it records the wall
 seconds, each step's seconds (its STEP_START to STEP_SUCCESS in the event log, which on the other executors
-includes loading the code location in the step's process) and the rest: starting the command, loading the
-code location, and the executor's own overhead.
+includes loading the code location in the step's process), the span from the first step's start to the last
+step's end, and the rest (wall minus span): starting the command, loading the code location, and the
+executor's own overhead.
 """
 
 from __future__ import annotations
@@ -41,16 +42,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def step_seconds(instance, run_id: str) -> dict[str, float]:
-    """Each step's seconds from its start event to its success event, as the run's event log stored them."""
-    starts, seconds = {}, {}
+def step_seconds(instance, run_id: str) -> tuple[dict[str, float], float]:
+    """Each step's seconds from its start event to its success event, as the run's event log stored them,
+    and the span from the first step's start to the last step's end (steps side by side overlap in it)."""
+    starts, seconds, ends = {}, {}, []
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is not None and event.is_step_start:
             starts[event.step_key] = entry.timestamp
         elif event is not None and event.is_step_success:
             seconds[event.step_key] = round(entry.timestamp - starts[event.step_key], 2)
-    return seconds
+            ends.append(entry.timestamp)
+    return seconds, round(max(ends) - min(starts.values()), 2) if ends else 0.0
 
 
 def run_executor(entry: str, args: argparse.Namespace, root: Path) -> dict[str, object]:
@@ -94,8 +97,9 @@ def run_executor(entry: str, args: argparse.Namespace, root: Path) -> dict[str, 
                 raise SystemExit(f"{name} failed on {entry}:\n{done.stdout}\n{done.stderr}")
             with dg.DagsterInstance.from_config(str(home / "dagster_home")) as instance:
                 (run,) = instance.get_runs(dg.RunsFilter(job_name=name))
-                steps = step_seconds(instance, run.run_id)
-            jobs[name] = {"wall_s": wall, "steps_s": steps, "outside_steps_s": round(wall - sum(steps.values()), 2)}
+                steps, span = step_seconds(instance, run.run_id)
+            outside = round(wall - span, 2)
+            jobs[name] = {"wall_s": wall, "steps_s": steps, "steps_span_s": span, "outside_steps_s": outside}
             print(f"{entry:>18} {name:<17} {wall:7.1f} s  steps {steps}", flush=True)
     return jobs
 

@@ -1,5 +1,5 @@
-"""dagster-dask's executor on an existing scheduler, with three fixes: runs with pools, pool limits, one cluster
-for many runs.
+"""dagster-dask's executor on an existing scheduler, with four fixes: runs with pools, pool limits, one cluster
+for many runs, no step after a failure.
 
 - distributed 2025+ walks `client.submit`'s tuple arguments looking for futures; a `DagsterRun` (a NamedTuple)
   of a run that uses a pool carries a `RunOpConcurrency` `@record`, which refuses iteration, so dagster-dask
@@ -11,12 +11,13 @@ for many runs.
   and gives it back when the step ends.
 - dagster-dask keys a step's task `job.step`, so two runs of one job on one cluster share results
   (dagster issue 21418); here the key carries the run id.
+- dagster-dask starts a step whose upstream step failed (the worker's plan holds that step alone); here
+  it is not run.
 On the worker the step runs exactly as dagster-dask runs it (`query_on_dask_worker`).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,6 @@ from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.errors import raise_execution_interrupts
 from dagster._core.events import DagsterEvent
 from dagster._core.execution.context.system import PlanOrchestrationContext
-from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.plan.state import KnownExecutionState
 from dagster._core.execution.retries import RetryMode
@@ -35,7 +35,7 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._utils import iterate_with_context
 from dagster_dask.executor import get_dask_resource_requirements, query_on_dask_worker
 
-CLAIM_RETRY_SECONDS = 0.5  # how often a step waiting for its pool asks again (Dagster backs off on its own)
+from turbomode_dagster.orchestration.pool_claim import pool_slot
 
 
 @dataclass(frozen=True)
@@ -50,28 +50,26 @@ class StepOnWorker:
     known_state: KnownExecutionState | None
     pool: str | None = None
 
-    def __call__(self, dependencies: Sequence[object]) -> Sequence[DagsterEvent]:
-        """Run the step once the steps it depends on (`dependencies`, their results) have finished and its
-        pool has a slot for it."""
-        with pool_slot(self.instance, self.run, self.step_key, self.pool):
+    def __call__(self, dependencies: Sequence[Sequence[DagsterEvent]]) -> Sequence[DagsterEvent]:
+        """Run the step once the steps it depends on (`dependencies`, their events) have succeeded and its
+        pool has a slot for it. After an upstream failure it does not run, as on Dagster's own executors:
+        the worker's plan knows only this step, so it would start and fail reading an input never written."""
+        if not all(any(event.is_step_success for event in events) for events in dependencies):
+            return []
+        with worker_pool_slot(self.instance, self.run, self.step_key, self.pool):
             return query_on_dask_worker(
                 dependencies, self.job, self.run, self.run_config, [self.step_key], self.instance, self.known_state
             )
 
 
 @contextmanager
-def pool_slot(instance_ref: InstanceRef, run: dg.DagsterRun, step_key: str, pool: str | None) -> Iterator[None]:
-    """Hold a slot of `pool` for the step while it runs (waiting for one first); no-op without a pool."""
+def worker_pool_slot(instance_ref: InstanceRef, run: dg.DagsterRun, step_key: str, pool: str | None) -> Iterator[None]:
+    """Hold a slot of `pool` for the step while it runs on the worker (waiting for one first); no-op without a pool."""
     if pool is None:
         yield
         return
-    with dg.DagsterInstance.from_ref(instance_ref) as instance, InstanceConcurrencyContext(instance, run) as slots:
-        while not slots.claim(pool, step_key):
-            time.sleep(CLAIM_RETRY_SECONDS)
-        try:
-            yield
-        finally:
-            slots.free_step(step_key)
+    with dg.DagsterInstance.from_ref(instance_ref) as instance, pool_slot(instance, run, step_key, pool):
+        yield
 
 
 class SchedulerExecutor(dg.Executor):

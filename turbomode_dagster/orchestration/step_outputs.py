@@ -3,7 +3,8 @@
 The learner steps of `models.learner_steps` pass their fits (out-of-fold probabilities and the final
 model) to the stacking step this way: every executor's steps see the home, a process per step or a Dask
 worker alike. The stacking step removes its run's folder once it has published; a run that failed keeps
-it (a re-execution from the failure reads the fits that succeeded) until weekly maintenance sweeps it.
+it (a re-execution from the failure reads the fits that succeeded) until weekly maintenance sweeps it
+(the default folder; a `root` elsewhere, such as an fsspec URL, is the operator's to expire).
 """
 
 from __future__ import annotations

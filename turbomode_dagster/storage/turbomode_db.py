@@ -279,24 +279,29 @@ class TurboModeDB:
             )
 
     def start_training_run(self, run_id: str, at: str) -> str:
-        """Mark the run's training running (a retry reopens a failed row) and return when it first started."""
+        """Mark the run's training running (a retry reopens a failed row, clearing what the failed attempt
+        left) and return when it first started."""
         with self.writing() as con:
             con.execute(
                 "INSERT INTO training_runs (run_id, started_at, status) VALUES (?, ?, 'running') "
-                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, error = NULL",
+                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, error = NULL, "
+                "model_version = NULL, metrics = NULL, sample_count = NULL",
                 (run_id, at),
             )
             return con.execute("SELECT started_at FROM training_runs WHERE run_id = ?", (run_id,)).fetchone()[0]
 
-    def join_training_run(self, run_id: str, at: str) -> str:
-        """Record the run's training running unless it has a row (one learner's failure stands while the
-        others fit) and return when it first started."""
+    def fail_training_run(self, run_id: str, at: str, samples: int, error: str) -> None:
+        """Mark the run's training failed at `at` with `error`; a run already failed (another learner's step)
+        keeps that error too, one line each. Started now if the run has no row yet."""
         with self.writing() as con:
             con.execute(
-                "INSERT OR IGNORE INTO training_runs (run_id, started_at, status) VALUES (?, ?, 'running')",
-                (run_id, at),
+                "INSERT INTO training_runs (run_id, started_at, finished_at, status, sample_count, error) "
+                "VALUES (?, ?, ?, 'failed', ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+                "error = CASE WHEN status = 'failed' AND error IS NOT NULL THEN error || char(10) || excluded.error "
+                "ELSE excluded.error END, status = 'failed', finished_at = excluded.finished_at, "
+                "sample_count = excluded.sample_count, model_version = NULL, metrics = NULL",
+                (run_id, at, at, samples, error),
             )
-            return con.execute("SELECT started_at FROM training_runs WHERE run_id = ?", (run_id,)).fetchone()[0]
 
     def replace_shap(self, model_version: str, importance: pd.DataFrame) -> int:
         """Replace a model version's SHAP log with `importance` (model_name, class_label, feature, ...)."""

@@ -101,7 +101,7 @@ def test_the_steady_state_leaves_out_the_first_night_and_judges_the_mean_per_nig
         "beyond_training_artifacts_bytes_per_night": 5 * MB,
         "goal_bytes_per_night": GOAL_BYTES_PER_NIGHT,
         "goal_met": True,
-        "goal_met_with_oof_counted": True,
+        "goal_met_beyond_models_alone": True,
     }
     assert verdict(summary).endswith(
         "beyond model artifacts (models/ and the out-of-fold predictions): 5.0 MB, met; beyond models/ alone: met"
@@ -117,7 +117,7 @@ def test_the_out_of_fold_predictions_count_with_the_model_and_the_stricter_readi
     summary = steady_state([night("2026-11-02", {}, first), night("2026-11-03", first, second)])
     assert summary["beyond_training_artifacts_bytes_per_night"] == 5 * MB
     assert summary["beyond_models_bytes_per_night"] == 20 * MB
-    assert summary["goal_met"] and not summary["goal_met_with_oof_counted"]
+    assert summary["goal_met"] and not summary["goal_met_beyond_models_alone"]
     assert verdict(summary).endswith("predictions): 5.0 MB, met; beyond models/ alone: NOT met")
 
 

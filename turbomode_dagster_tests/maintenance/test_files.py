@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from turbomode_dagster.config import Maintenance
 from turbomode_dagster.maintenance.files import (
     clean_atomic_temporaries,
     clean_step_outputs,
     clean_temp_folders,
     temp_folder_problem,
 )
+from turbomode_dagster.maintenance.weekly import run_maintenance
 from turbomode_dagster.storage.atomic import atomic_write
 from turbomode_dagster_tests.maintenance.helpers import write_aged
 
@@ -97,3 +100,14 @@ def test_a_scratch_folder_cannot_be_the_platforms_own_data_or_outside_the_home(f
 
 def test_an_ordinary_scratch_folder_is_accepted() -> None:
     assert temp_folder_problem("tmp") is None and temp_folder_problem("exports/csv") is None
+
+
+def test_the_weekly_pass_sweeps_a_failed_runs_fits_under_steps(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    now = dt.datetime(2026, 12, 6, 7, 0, tzinfo=dt.timezone.utc)
+    old = write_aged(
+        home / "steps" / "run-a" / "model_training.fit_hist" / "result.pkl", b"f" * 40, 48 * HOUR, now.timestamp()
+    )
+    report = run_maintenance(home, home / "market_data.db", None, Maintenance(), now)
+    row = report.summary_table().set_index("target").loc["handed-on step outputs"]
+    assert not old.exists() and (row["files"], row["bytes_reclaimed"]) == (1, 40)

@@ -1,5 +1,6 @@
-"""Jobs for the Dask executor's pool test: two independent steps that each sleep a few seconds, in the
-database write pool (`pooled_writers`) or in none (`unpooled_writers`, which two workers run at once)."""
+"""Jobs for the Dask executor's tests: two independent steps that each sleep a few seconds, in the
+database write pool (`pooled_writers`) or in none (`unpooled_writers`, which two workers run at once),
+and a step that fails before the one that reads its output (`failing_upstream`)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,18 @@ def pooled_writers() -> None:
 def unpooled_writers() -> None:
     for hold in _holds(None):
         hold()
+
+
+@dg.op
+def fails() -> int:
+    raise RuntimeError("simulated: the upstream step fails")
+
+
+@dg.op
+def reads_it(value: int) -> int:
+    return value + 1
+
+
+@dg.job(executor_def=scheduler_executor)
+def failing_upstream() -> None:
+    reads_it(fails())

@@ -1,5 +1,6 @@
 """The Dask executor honours pool limits: two steps in the database write pool (limit 1) never run at once
-on two workers, while the same steps without a pool do (so the check can fail)."""
+on two workers, while the same steps without a pool do (so the check can fail). A step whose upstream
+step failed is not started."""
 
 from __future__ import annotations
 
@@ -33,12 +34,18 @@ def instance(tmp_path: Path, config_file: Path) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def step_windows(instance: dg.DagsterInstance, job: dg.JobDefinition, address: str) -> list[tuple[float, float]]:
-    """Run `job` on the cluster; each step's (start, end) from its STEP_START and STEP_SUCCESS events."""
+def run_on(instance: dg.DagsterInstance, job: dg.JobDefinition, address: str) -> dg.ExecuteJobResult:
+    """Run `job` on the cluster's workers."""
     run_config = {"execution": {"config": {"address": address}}}
     with dg.execute_job(dg.reconstructable(getattr(pool_jobs, job.name)), instance, run_config=run_config) as result:
-        assert result.success
-        run_id = result.run_id
+        return result
+
+
+def step_windows(instance: dg.DagsterInstance, job: dg.JobDefinition, address: str) -> list[tuple[float, float]]:
+    """Run `job` on the cluster; each step's (start, end) from its STEP_START and STEP_SUCCESS events."""
+    result = run_on(instance, job, address)
+    assert result.success
+    run_id = result.run_id
     times: dict[str, dict[str, float]] = {}
     for entry in instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}):
         times.setdefault(entry.step_key, {})[entry.dagster_event.event_type_value] = entry.timestamp
@@ -54,3 +61,11 @@ def test_steps_of_one_pool_take_turns_on_the_dask_workers(instance, cluster: str
 def test_steps_without_a_pool_overlap_on_the_dask_workers(instance, cluster: str) -> None:
     (first, second) = step_windows(instance, pool_jobs.unpooled_writers, cluster)
     assert second[0] < first[1], "two workers ran the steps one after the other: the pooled test proves nothing"
+
+
+def test_a_step_after_a_failed_step_is_not_started_on_the_dask_workers(instance, cluster: str) -> None:
+    result = run_on(instance, pool_jobs.failing_upstream, cluster)
+    assert not result.success
+    started = {e.step_key for e in instance.all_logs(result.run_id, of_type={DagsterEventType.STEP_START})}
+    failed = {e.step_key for e in instance.all_logs(result.run_id, of_type={DagsterEventType.STEP_FAILURE})}
+    assert (started, failed) == ({"fails"}, {"fails"})

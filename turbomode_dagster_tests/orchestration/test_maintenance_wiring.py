@@ -40,13 +40,19 @@ def _tick(defs: dg.Definitions, when: dt.datetime, monkeypatch: pytest.MonkeyPat
     return defs.resolve_schedule_def(SCHEDULE)(dg.build_schedule_context(scheduled_execution_time=when))
 
 
-def test_every_database_writer_and_only_they_share_the_write_pool(build) -> None:
+@pytest.mark.parametrize("learner_steps", [False, True])
+def test_every_database_writer_and_only_they_share_the_write_pool(build, learner_steps: bool) -> None:
+    """Every op of every asset, a graph asset's too: with learner steps the stacking step writes, the fit
+    steps (which hold a slot only to record a failure) do not."""
     pooled = {
-        assets_def.node_def.name
-        for assets_def in build().resolve_asset_graph().assets_defs
-        if assets_def.is_executable and assets_def.op.pool == DATABASE_WRITE_POOL
+        op_def.name
+        for assets_def in build(**{"models.learner_steps": learner_steps}).resolve_asset_graph().assets_defs
+        if assets_def.is_executable
+        for op_def in assets_def.node_def.iterate_op_defs()
+        if op_def.pool == DATABASE_WRITE_POOL
     }
-    assert pooled == DATABASE_WRITERS
+    expected = DATABASE_WRITERS - {"model_training"} | {"stack_ensemble"} if learner_steps else DATABASE_WRITERS
+    assert pooled == expected
 
 
 def test_the_job_materialises_the_maintenance_asset_with_the_tasks_timeout(build) -> None:

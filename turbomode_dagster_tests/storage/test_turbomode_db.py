@@ -148,18 +148,29 @@ def test_shap_log_and_training_runs_replace_by_key(db):
     assert len(runs) == 1 and runs.loc[0, "status"] == "succeeded" and runs.loc[0, "sample_count"] == 100
 
 
-def test_a_learner_joining_never_reopens_a_failed_run_and_a_retry_does(db):
-    """Learner steps join the run's row (a failure stands while other learners fit); the stacking step,
-    like a retry of the single step, reopens it. Both keep when the training first started."""
-    assert db.join_training_run("run-1", "2026-11-25T22:00:00") == "2026-11-25T22:00:00"
-    assert db.join_training_run("run-1", "2026-11-25T22:01:00") == "2026-11-25T22:00:00"
-    db.record_training_run(TrainingRun("run-1", "2026-11-25T22:00:00", "failed", finished_at="22:02", error="boom"))
-    assert db.join_training_run("run-1", "2026-11-25T22:03:00") == "2026-11-25T22:00:00"
+def test_learner_failures_add_up_and_a_retry_reopens_the_run_clean(db):
+    """Two learner steps fail in one run: both errors stay, the first start is kept. The stacking step (or
+    a retry of the single step) reopens the row to running, clearing what the failed attempt left."""
+    db.fail_training_run("run-1", "2026-11-25T22:01:00", 100, "learner 'a' failed")
+    db.fail_training_run("run-1", "2026-11-25T22:02:00", 100, "learner 'b' failed")
     row = db.read_table("training_runs").iloc[0]
-    assert (row["status"], row["error"]) == ("failed", "boom")
-    assert db.start_training_run("run-1", "2026-11-25T22:04:00") == "2026-11-25T22:00:00"
+    assert (row["status"], row["started_at"], row["finished_at"]) == (
+        "failed",
+        "2026-11-25T22:01:00",
+        "2026-11-25T22:02:00",
+    )
+    assert row["error"] == "learner 'a' failed\nlearner 'b' failed"
+    assert db.start_training_run("run-1", "2026-11-25T22:04:00") == "2026-11-25T22:01:00"
     row = db.read_table("training_runs").iloc[0]
     assert row["status"] == "running" and row["error"] is None and row["finished_at"] is None
+    db.record_training_run(
+        TrainingRun("run-1", "2026-11-25T22:01:00", "succeeded", "tm-a", "2026-11-25T22:05:00", 100, {"x": 1.0})
+    )
+    assert db.start_training_run("run-1", "2026-11-25T22:06:00") == "2026-11-25T22:01:00"
+    row = db.read_table("training_runs").iloc[0]
+    assert row["model_version"] is None and row["metrics"] is None and pd.isna(row["sample_count"])
+    db.fail_training_run("run-1", "2026-11-25T22:07:00", 100, "the Parquet write failed")
+    assert db.read_table("training_runs").iloc[0]["error"] == "the Parquet write failed"
     assert db.start_training_run("run-2", "2026-11-25T23:00:00") == "2026-11-25T23:00:00"
 
 

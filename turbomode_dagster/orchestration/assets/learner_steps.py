@@ -4,28 +4,31 @@ Each `fit_<learner>` step reads the night's training window, builds the training
 block and the purged walk-forward folds) and fits its learner on every fold and on all rows; it
 hands the fit on through the step-output IO manager. `stack_ensemble` rebuilds the plan, stacks the
 fits and publishes exactly as the single step does (`training.train_and_publish`), so the model, its
-out-of-fold predictions and the registry rows are the same bytes. The learner steps take no pool
-(they only read), so an executor with room runs them at once; the stacking step writes TurboMode.db
-and takes the `database_write` pool. A learner that fails marks the run's training failed, naming it.
+out-of-fold predictions and the registry rows are the same bytes. The learner steps take no pool, so
+an executor with room runs them at once; the stacking step writes TurboMode.db and takes the
+`database_write` pool. A learner that fails marks the run's training failed, naming it: that one
+write holds a `database_write` slot for itself.
 """
 
 import time
+from collections.abc import Iterator
 
 import dagster as dg
+import pandas as pd
 
 from turbomode_dagster.config import Settings, TaskId
-from turbomode_dagster.models.ensemble import BaseFit, TrainingPlan, fit_base_learner, stack_ensemble
+from turbomode_dagster.models.ensemble import BaseFit, EnsembleResult, TrainingPlan, fit_base_learner, stack_ensemble
 from turbomode_dagster.models.learners import LearnerSpec
 from turbomode_dagster.orchestration.assets.training import (
     GROUP,
     learner_specs,
-    now,
     record_failed_run,
     train_and_publish,
     training_outs,
     training_window,
 )
 from turbomode_dagster.orchestration.partitions import trading_days
+from turbomode_dagster.orchestration.pool_claim import pool_slot
 from turbomode_dagster.orchestration.pools import DATABASE_WRITE_POOL
 from turbomode_dagster.orchestration.resources import TurboModeHome
 from turbomode_dagster.orchestration.retries import retry_policy_for
@@ -50,7 +53,7 @@ def build_learner_step_assets(settings: Settings) -> dg.AssetsDefinition:
         outs=training_outs(),
         ins={"training_samples": dg.AssetIn()},
     )
-    def model_training(training_samples):
+    def model_training(training_samples: SessionDataset) -> dict[str, object]:
         trained, oof = stack(training_samples=training_samples, **{n: fit(training_samples) for n, fit in fits.items()})
         return {"trained_ensemble": trained, "oof_predictions": oof}
 
@@ -69,15 +72,15 @@ def _learner_op(spec: LearnerSpec, retry: dg.RetryPolicy | None) -> dg.OpDefinit
     def fit(context: dg.OpExecutionContext, turbomode: TurboModeHome, training_samples: SessionDataset) -> BaseFit:
         cfg = turbomode.settings()
         window = training_window(training_samples, context.partition_key)
-        db = TurboModeDB.at_home(turbomode.path())
-        started_at = db.join_training_run(context.run.run_id, now())
         rows, clock = len(window), time.perf_counter()
         try:
             plan = TrainingPlan.from_samples(window, cfg.labels.horizon, cfg.models.n_folds)
             del window  # the plan holds the float32 block the fits read
             fitted = fit_base_learner(plan, spec, cfg.models.seed, cfg.models.max_train_rows)
         except Exception as exc:
-            record_failed_run(db, context.run.run_id, started_at, rows, exc)
+            step = context.get_step_execution_context().step.key
+            with pool_slot(context.instance, context.run, step, DATABASE_WRITE_POOL):
+                record_failed_run(TurboModeDB.at_home(turbomode.path()), context.run.run_id, rows, exc)
             raise
         context.add_output_metadata(
             {
@@ -114,14 +117,14 @@ def _stacking_op(specs: tuple[LearnerSpec, ...], retry: dg.RetryPolicy | None) -
         step_io_manager: dg.ResourceParam[StepOutputIOManager],
         training_samples: SessionDataset,
         **fits: BaseFit,
-    ):
+    ) -> Iterator[dg.Output]:
         cfg = turbomode.settings()
 
-        def train(window):
+        def train(window: pd.DataFrame) -> EnsembleResult:
             plan = TrainingPlan.from_samples(window, cfg.labels.horizon, cfg.models.n_folds)
             return stack_ensemble(
                 plan,
-                learner_specs(cfg),
+                specs,
                 {fit.name: fit for fit in fits.values()},
                 cfg.labels.horizon,
                 cfg.models.seed,
@@ -130,9 +133,21 @@ def _stacking_op(specs: tuple[LearnerSpec, ...], retry: dg.RetryPolicy | None) -
             )
 
         yield from train_and_publish(context, turbomode, training_samples, train)
-        step_io_manager.discard_run(context.run.run_id)
+        for run_id in run_lineage(context.instance, context.run):  # a re-execution read its parents' fits
+            step_io_manager.discard_run(run_id)
 
     return stack
+
+
+def run_lineage(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The run's id, then its parent's, and so on: the runs whose fits a re-execution from failure reads."""
+    lineage = [run.run_id]
+    parent = run.parent_run_id
+    while parent is not None and parent not in lineage:
+        lineage.append(parent)
+        record = instance.get_run_by_id(parent)
+        parent = record.parent_run_id if record is not None else None
+    return lineage
 
 
 def _fit_name(spec: LearnerSpec) -> str:

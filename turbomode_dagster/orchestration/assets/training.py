@@ -83,7 +83,7 @@ def train_and_publish(
     window = training_window(samples, context.partition_key)
     home = turbomode.path()
     db = TurboModeDB.at_home(home)
-    started_at = db.start_training_run(context.run.run_id, now())
+    started_at = db.start_training_run(context.run.run_id, _now())
     try:
         result = train(window)
         record, decision = publish_model(home, db, window, result, turbomode_dagster.__version__)
@@ -97,7 +97,7 @@ def train_and_publish(
         db.replace_shap(record.model_version, importance)
         resolved = record_drift_baseline(db, record.model_version, window, result, cfg)
     except Exception as exc:
-        record_failed_run(db, context.run.run_id, started_at, len(window), exc)
+        record_failed_run(db, context.run.run_id, len(window), exc)
         raise
     db.record_training_run(
         TrainingRun(
@@ -105,7 +105,7 @@ def train_and_publish(
             started_at=started_at,
             status="succeeded",
             model_version=record.model_version,
-            finished_at=now(),
+            finished_at=_now(),
             sample_count=len(window),
             metrics=record.metrics,
         )
@@ -131,18 +131,9 @@ def train_and_publish(
     )
 
 
-def record_failed_run(db: TurboModeDB, run_id: str, started_at: str, samples: int, exc: BaseException) -> None:
+def record_failed_run(db: TurboModeDB, run_id: str, samples: int, exc: BaseException) -> None:
     """Mark the run's training failed, with the error's one-line form."""
-    db.record_training_run(
-        TrainingRun(
-            run_id=run_id,
-            started_at=started_at,
-            status="failed",
-            finished_at=now(),
-            sample_count=samples,
-            error="".join(traceback.format_exception_only(exc)).strip(),
-        )
-    )
+    db.fail_training_run(run_id, _now(), samples, "".join(traceback.format_exception_only(exc)).strip())
 
 
 def _metadata(
@@ -213,6 +204,6 @@ def record_drift_baseline(
     return log.resolve_flags(version)
 
 
-def now() -> str:
+def _now() -> str:
     """UTC now, to the second, as the training_runs table stores it."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -36,6 +36,7 @@ from turbomode_dagster.storage.session_dataset import SessionDataset
 from turbomode_dagster.storage.turbomode_db import TurboModeDB, turbomode_db_path
 from turbomode_dagster_tests.conftest import dump_tables, read_table, write_config
 from turbomode_dagster_tests.master_db_guard import master_db_untouched
+from turbomode_dagster_tests.orchestration.assets import training_job
 from turbomode_dagster_tests.orchestration.assets.backfill import first_night
 
 DAY = "2026-11-25"
@@ -415,7 +416,8 @@ def test_a_failing_learner_step_is_recorded_and_nothing_is_published(night, tmp_
     assert not failed.success
     (failure,) = failed.get_step_failure_events()
     assert failure.step_key == "model_training.fit_linear"
-    assert "stack_ensemble" not in {event.step_key for event in failed.get_step_success_events()}
+    started = {event.step_key for event in failed.all_events if event.event_type_value == "STEP_START"}
+    assert started == LEARNER_STEPS - {"model_training.stack_ensemble"}
     runs = read_table(turbomode_db_path(home), "training_runs").set_index("run_id")
     assert runs.loc[failed.run_id, "status"] == "failed"
     assert "learner 'linear' (xgboost) failed in walk-forward fold 0" in runs.loc[failed.run_id, "error"]
@@ -425,3 +427,30 @@ def test_a_failing_learner_step_is_recorded_and_nothing_is_published(night, tmp_
     assert artifact_bytes(home) == artifacts_before
     kept = home / "steps" / failed.run_id / "model_training.fit_hist" / "result.pkl"
     assert kept.is_file() and not (home / "steps" / failed.run_id / "model_training.fit_linear").exists()
+
+
+def test_a_reexecution_from_the_failure_reuses_the_good_fit_and_leaves_no_fits_behind(night, tmp_path, monkeypatch):
+    """Task 2's job with learner steps fails in the linear learner; re-executed from the failure it fits
+    only that learner, stacks with the first run's hist fit (the same bytes as one clean run) and removes
+    both runs' handed-on fits."""
+    home, config, _, _ = learner_steps_night(night, tmp_path)
+    write_config(config, {**PATCHES, "models.learner_steps": True, "compute.executor": "in_process"})
+    monkeypatch.setenv("TURBOMODE_HOME", str(home))
+    monkeypatch.setenv("TURBOMODE_CONFIG", str(config))
+    job = dg.reconstructable(training_job.run_orchestrator)
+    with dg.instance_for_test() as instance:
+        fit = kill_the_linear_learner(monkeypatch)
+        with dg.execute_job(job, instance, tags={"dagster/partition": DAY}) as failed:
+            assert not failed.success
+        assert (home / "steps" / failed.run_id / "model_training.fit_hist" / "result.pkl").is_file()
+        import xgboost
+
+        monkeypatch.setattr(xgboost.XGBClassifier, "fit", fit)
+        options = dg.ReexecutionOptions.from_failure(failed.run_id, instance)
+        with dg.execute_job(job, instance, tags={"dagster/partition": DAY}, reexecution_options=options) as again:
+            assert again.success
+            ran = {event.step_key for event in again.all_events if event.event_type_value == "STEP_START"}
+    assert ran == {"model_training.fit_linear", "model_training.stack_ensemble"}
+    assert artifact_bytes(home) == night.artifacts_again
+    assert asset_files(home) == asset_files(night.home)
+    assert list((home / "steps").iterdir()) == []
